@@ -1,0 +1,319 @@
+//! Worker configuration: defaults, a YAML or JSON file, then `INGEST_*`
+//! environment variables, in that order of precedence.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::backoff::ReconnectPolicy;
+use crate::error::ConfigError;
+use crate::rtmp_url::{DEFAULT_RTMP_PORT, RtmpUrl};
+use crate::stream_id::StreamId;
+
+/// Prefix of the environment variables that override file settings, e.g.
+/// `INGEST_STREAM_ID=abc`, `INGEST_SEGMENT_DURATION=4s`,
+/// `INGEST_RECONNECT_MAX_DELAY=2s`.
+pub const ENV_PREFIX: &str = "INGEST_";
+
+/// Which GStreamer RTMP source element pulls the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceElement {
+    /// librtmp-based; blocks in its state change while connecting.
+    #[default]
+    Rtmpsrc,
+    /// GStreamer's native RTMP client; connects asynchronously.
+    Rtmp2src,
+}
+
+impl SourceElement {
+    pub fn factory_name(self) -> &'static str {
+        match self {
+            Self::Rtmpsrc => "rtmpsrc",
+            Self::Rtmp2src => "rtmp2src",
+        }
+    }
+}
+
+impl std::str::FromStr for SourceElement {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rtmpsrc" => Ok(Self::Rtmpsrc),
+            "rtmp2src" => Ok(Self::Rtmp2src),
+            other => Err(ConfigError::InvalidField {
+                field: "source",
+                reason: format!("unknown source element '{other}'; expected 'rtmpsrc' or 'rtmp2src'"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    #[serde(default = "defaults::host")]
+    pub mediamtx_host: String,
+    #[serde(default = "defaults::port")]
+    pub mediamtx_rtmp_port: u16,
+    #[serde(default = "defaults::app_path")]
+    pub app_path: String,
+    pub stream_id: StreamId,
+    /// Pull this URL instead of the one built from host, port and app path.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "defaults::segment_duration", with = "humantime_serde")]
+    pub segment_duration: Duration,
+    /// Capacity, in buffers, of each branch's queue and appsink. (flvdemux has
+    /// no such property, so it cannot be applied there.)
+    #[serde(default = "defaults::max_buffers")]
+    pub max_buffers: u32,
+    #[serde(default)]
+    pub source: SourceElement,
+    #[serde(default = "defaults::audio_validation_timeout", with = "humantime_serde")]
+    pub audio_validation_timeout: Duration,
+    #[serde(default)]
+    pub reconnect: ReconnectPolicy,
+    #[serde(default = "defaults::output_dir")]
+    pub output_dir: PathBuf,
+}
+
+mod defaults {
+    use super::*;
+    pub fn host() -> String {
+        "localhost".into()
+    }
+    pub fn port() -> u16 {
+        DEFAULT_RTMP_PORT
+    }
+    pub fn app_path() -> String {
+        "live".into()
+    }
+    pub fn segment_duration() -> Duration {
+        Duration::from_secs(6)
+    }
+    pub fn max_buffers() -> u32 {
+        10
+    }
+    pub fn audio_validation_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn output_dir() -> PathBuf {
+        PathBuf::from("segments")
+    }
+}
+
+impl WorkerConfig {
+    /// A configuration with every default and the given stream id.
+    pub fn new(stream_id: StreamId) -> Self {
+        Self {
+            mediamtx_host: defaults::host(),
+            mediamtx_rtmp_port: defaults::port(),
+            app_path: defaults::app_path(),
+            stream_id,
+            url: None,
+            segment_duration: defaults::segment_duration(),
+            max_buffers: defaults::max_buffers(),
+            source: SourceElement::default(),
+            audio_validation_timeout: defaults::audio_validation_timeout(),
+            reconnect: ReconnectPolicy::default(),
+            output_dir: defaults::output_dir(),
+        }
+    }
+
+    /// A configuration for pulling `url`, with the stream id taken from it.
+    pub fn for_url(url: &str) -> Result<Self, ConfigError> {
+        let parsed = RtmpUrl::parse(url)?;
+        let mut config = Self::new(parsed.stream_id()?);
+        config.mediamtx_host = parsed.host().to_owned();
+        config.mediamtx_rtmp_port = parsed.port();
+        config.url = Some(url.to_owned());
+        Ok(config)
+    }
+
+    /// Loads an optional YAML/JSON file, then applies `INGEST_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                serde_yaml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => Value::Mapping(Mapping::new()),
+        };
+        Self::from_value_and_env(base, std::env::vars())
+    }
+
+    fn from_value_and_env(
+        mut value: Value,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let Value::Mapping(root) = &mut value else {
+            return Err(ConfigError::Env {
+                var: "(file)".into(),
+                reason: "the configuration must be a mapping of settings".into(),
+            });
+        };
+        for (var, raw) in env {
+            let Some(key) = var.strip_prefix(ENV_PREFIX) else { continue };
+            let key = key.to_ascii_lowercase();
+            // Parse as a YAML scalar so numbers and `null` keep their type.
+            let parsed: Value = serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone()));
+            let parsed = match parsed {
+                Value::Mapping(_) | Value::Sequence(_) => Value::String(raw.clone()),
+                scalar => scalar,
+            };
+            match key.strip_prefix("reconnect_") {
+                Some(sub) => {
+                    let entry = root
+                        .entry(Value::from("reconnect"))
+                        .or_insert_with(|| Value::Mapping(Mapping::new()));
+                    if let Value::Mapping(map) = entry {
+                        map.insert(Value::from(sub), parsed);
+                    }
+                }
+                None => {
+                    root.insert(Value::from(key.as_str()), parsed);
+                }
+            }
+        }
+        let config: Self = serde_yaml::from_value(value).map_err(|e| ConfigError::Env {
+            var: format!("{ENV_PREFIX}* or file"),
+            reason: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that serde alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.segment_duration < Duration::from_millis(100) {
+            return Err(ConfigError::InvalidField {
+                field: "segment_duration",
+                reason: format!("{:?} is too short; expected at least 100ms", self.segment_duration),
+            });
+        }
+        if self.max_buffers == 0 {
+            return Err(ConfigError::InvalidField {
+                field: "max_buffers",
+                reason: "0 would stall the pipeline; expected at least 1".into(),
+            });
+        }
+        if self.audio_validation_timeout.is_zero() {
+            return Err(ConfigError::InvalidField {
+                field: "audio_validation_timeout",
+                reason: "expected a positive duration such as 2s".into(),
+            });
+        }
+        self.rtmp_url().map(|_| ())
+    }
+
+    /// The URL to pull: `url` if set, else `rtmp://{host}:{port}/{app}/{stream_id}/in`.
+    pub fn rtmp_url(&self) -> Result<RtmpUrl, ConfigError> {
+        match &self.url {
+            Some(url) => RtmpUrl::parse(url),
+            None => RtmpUrl::for_stream(
+                &self.mediamtx_host,
+                self.mediamtx_rtmp_port,
+                &self.app_path,
+                &self.stream_id,
+            ),
+        }
+    }
+
+    /// Where this stream's segments and manifest go.
+    pub fn stream_dir(&self) -> PathBuf {
+        self.output_dir.join(self.stream_id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_service_spec() {
+        let config = WorkerConfig::new(StreamId::parse("abc").unwrap());
+        assert_eq!(config.mediamtx_rtmp_port, 1935);
+        assert_eq!(config.app_path, "live");
+        assert_eq!(config.segment_duration, Duration::from_secs(6));
+        assert_eq!(config.max_buffers, 10);
+        assert_eq!(config.source, SourceElement::Rtmpsrc);
+        assert_eq!(config.audio_validation_timeout, Duration::from_secs(2));
+        assert_eq!(config.rtmp_url().unwrap().expose(), "rtmp://localhost:1935/live/abc/in");
+    }
+
+    #[test]
+    fn file_values_then_env_overrides() {
+        let file: Value = serde_yaml::from_str(
+            "mediamtx_host: mediamtx\nstream_id: abc\nsegment_duration: 4s\nreconnect: {max_delay: 3s}\n",
+        )
+        .unwrap();
+        let config = WorkerConfig::from_value_and_env(
+            file,
+            env(&[
+                ("INGEST_SOURCE", "rtmp2src"),
+                ("INGEST_MAX_BUFFERS", "20"),
+                ("INGEST_RECONNECT_MAX_ATTEMPTS", "5"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.mediamtx_host, "mediamtx");
+        assert_eq!(config.segment_duration, Duration::from_secs(4));
+        assert_eq!(config.source, SourceElement::Rtmp2src);
+        assert_eq!(config.max_buffers, 20);
+        assert_eq!(config.reconnect.max_delay, Duration::from_secs(3));
+        assert_eq!(config.reconnect.max_attempts, Some(5));
+    }
+
+    #[test]
+    fn env_alone_is_enough() {
+        let config = WorkerConfig::from_value_and_env(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "s1"), ("INGEST_MEDIAMTX_RTMP_PORT", "1936")]),
+        )
+        .unwrap();
+        assert_eq!(config.rtmp_url().unwrap().expose(), "rtmp://localhost:1936/live/s1/in");
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_ids_are_refused() {
+        let unknown = WorkerConfig::from_value_and_env(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "s1"), ("INGEST_MAX_BUFERS", "3")]),
+        )
+        .unwrap_err();
+        assert!(unknown.to_string().contains("max_bufers"), "{unknown}");
+        let bad_id = WorkerConfig::from_value_and_env(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "../etc")]),
+        )
+        .unwrap_err();
+        assert!(bad_id.to_string().contains("stream id"), "{bad_id}");
+    }
+
+    #[test]
+    fn for_url_takes_the_stream_id_from_the_path() {
+        let config = WorkerConfig::for_url("rtmp://h:1940/live/cam7/in").unwrap();
+        assert_eq!(config.stream_id.as_str(), "cam7");
+        assert_eq!(config.rtmp_url().unwrap().port(), 1940);
+    }
+
+    #[test]
+    fn zero_values_are_refused() {
+        let mut config = WorkerConfig::new(StreamId::parse("a").unwrap());
+        config.max_buffers = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("max_buffers"));
+    }
+}

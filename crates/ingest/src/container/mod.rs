@@ -1,0 +1,3 @@
+//! Container formats segments are written in.
+
+pub mod mpegts;

@@ -1,0 +1,100 @@
+//! Error types. Every message says what was wrong and what is expected.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::media::MediaKind;
+
+/// A configuration the ingest cannot run with; detected before connecting.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("invalid RTMP URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "invalid stream id {id:?}: {reason}; expected letters, digits, '-', '_' or '.' (the id names a directory)"
+    )]
+    InvalidStreamId { id: String, reason: String },
+    #[error("invalid value for {field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("cannot read configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("invalid environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+}
+
+/// The stream is not one this ingest can serve. Retrying cannot help, so the
+/// runner stops instead of reconnecting.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum StreamError {
+    #[error("unsupported {kind} codec: found {found}, but {required} is required")]
+    UnsupportedCodec {
+        kind: MediaKind,
+        found: String,
+        required: &'static str,
+    },
+    #[error(
+        "{kind} track required: the stream has no {kind} track after waiting {waited:?}; this ingest needs H.264 video and AAC audio"
+    )]
+    MissingTrack { kind: MediaKind, waited: Duration },
+    #[error("{kind} codec changed mid-stream from {from} to {to}; the publisher must restart the stream")]
+    CodecChanged {
+        kind: MediaKind,
+        from: String,
+        to: String,
+    },
+}
+
+/// Everything that can stop an ingest.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("GStreamer element '{element}' is not available: {reason} (run `cargo xtask deps` to install it)")]
+    MissingElement { element: String, reason: String },
+    #[error("GStreamer could not be initialised: {0}")]
+    GstInit(String),
+    #[error("pipeline error from {source_element}: {message}")]
+    Pipeline {
+        source_element: String,
+        message: String,
+        debug: Option<String>,
+    },
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gave up after {attempts} connection attempts; last failure: {last}")]
+    RetriesExhausted { attempts: u32, last: String },
+}
+
+impl IngestError {
+    /// A stable, snake_case name of the error kind, for snapshots and exit reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(ConfigError::InvalidUrl { .. }) => "invalid_url",
+            Self::Config(ConfigError::InvalidStreamId { .. }) => "invalid_stream_id",
+            Self::Config(_) => "invalid_config",
+            Self::Stream(StreamError::UnsupportedCodec { .. }) => "unsupported_codec",
+            Self::Stream(StreamError::MissingTrack { .. }) => "missing_track",
+            Self::Stream(StreamError::CodecChanged { .. }) => "codec_changed",
+            Self::MissingElement { .. } => "missing_element",
+            Self::GstInit(_) => "gstreamer_init",
+            Self::Pipeline { .. } => "pipeline",
+            Self::Io { .. } => "io",
+            Self::RetriesExhausted { .. } => "retries_exhausted",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

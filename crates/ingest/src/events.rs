@@ -1,0 +1,46 @@
+//! What a running worker reports, in order. A harness awaits these instead
+//! of sleeping; the `ingest` binary prints them.
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::manifest::{ConnectionRecord, SegmentRecord};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    /// A connection attempt starts (1-based attempt within the current outage).
+    Connecting { connection: u32, attempt: u32, url: String },
+    /// The server sent the first bytes of the stream.
+    Connected { connection: u32 },
+    /// Both tracks exist and carry H.264 and AAC.
+    TracksValidated(ConnectionRecord),
+    SegmentWritten(SegmentRecord),
+    Disconnected { connection: u32, reason: String },
+    Reconnecting { attempt: u32, delay_ms: u64, reason: String },
+    /// The worker stopped on an error it will not retry.
+    Failed { kind: String, error: String },
+    Finished {
+        video_segments: u64,
+        audio_segments: u64,
+        connections: u32,
+    },
+}
+
+/// Sends events to the worker's owner and mirrors them to the log.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: UnboundedSender<WorkerEvent>,
+}
+
+impl EventSink {
+    pub fn new(tx: UnboundedSender<WorkerEvent>) -> Self {
+        Self { tx }
+    }
+
+    pub fn emit(&self, event: WorkerEvent) {
+        tracing::debug!(?event, "worker event");
+        // The owner may have stopped listening; the worker still finishes
+        // its segments, so a closed channel is not an error.
+        let _ = self.tx.send(event);
+    }
+}

@@ -1,0 +1,87 @@
+//! The per-stream manifest: one JSON object per line, appended as segments
+//! and connections happen, so a reader can tail it.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::IngestError;
+use crate::media::MediaKind;
+use crate::segmenter::SegmentEnd;
+
+pub const MANIFEST_FILE: &str = "manifest.jsonl";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SegmentRecord {
+    pub index: u64,
+    pub kind: MediaKind,
+    /// File name inside the stream directory.
+    pub file: String,
+    /// Seconds from the connection's first keyframe.
+    pub start_s: f64,
+    pub duration_s: f64,
+    pub bytes: u64,
+    pub frames: u64,
+    pub partial: bool,
+    pub end: SegmentEnd,
+    pub starts_with_keyframe: bool,
+    /// 1 for the first connection, counting reconnects.
+    pub connection: u32,
+    /// From the arrival of the buffer that closed the segment to the
+    /// completed rename that made it visible.
+    pub write_latency_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionRecord {
+    pub connection: u32,
+    pub video_codec: String,
+    pub audio_codec: String,
+    /// From starting to connect to the first video/audio buffer.
+    pub first_video_ms: f64,
+    pub first_audio_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum ManifestEntry {
+    Segment(SegmentRecord),
+    Connection(ConnectionRecord),
+}
+
+pub struct Manifest {
+    path: PathBuf,
+    file: File,
+}
+
+impl Manifest {
+    pub fn open(stream_dir: &Path) -> Result<Self, IngestError> {
+        let path = stream_dir.join(MANIFEST_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| IngestError::io(&path, e))?;
+        Ok(Self { path, file })
+    }
+
+    pub fn append(&mut self, entry: &ManifestEntry) -> Result<(), IngestError> {
+        let mut line = serde_json::to_vec(entry).expect("manifest entries always serialise");
+        line.push(b'\n');
+        // One write per line keeps lines whole for a concurrent reader.
+        self.file.write_all(&line).map_err(|e| IngestError::io(&self.path, e))
+    }
+
+    /// Reads every entry of a manifest file.
+    pub fn read(path: &Path) -> Result<Vec<ManifestEntry>, IngestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    IngestError::io(path, std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,196 @@
+//! RTMP URLs: validation of what users type, building of what MediaMTX
+//! serves, and redaction so credentials never reach a log line.
+
+use std::fmt;
+
+use crate::error::ConfigError;
+use crate::stream_id::StreamId;
+
+/// A validated `rtmp://host[:port]/app/.../stream` URL.
+///
+/// `Display` and `Debug` print the redacted form; only [`RtmpUrl::expose`]
+/// returns the URL with credentials, for handing to the source element.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtmpUrl {
+    full: String,
+    redacted: String,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+pub const DEFAULT_RTMP_PORT: u16 = 1935;
+
+impl RtmpUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ConfigError::InvalidUrl {
+                url: String::new(),
+                reason: "the URL cannot be empty; expected rtmp://HOST[:PORT]/APP/STREAM".into(),
+            });
+        }
+        let redacted_input = redact(trimmed);
+        let invalid = |reason: String| ConfigError::InvalidUrl {
+            url: redacted_input.clone(),
+            reason,
+        };
+        let parsed = url::Url::parse(trimmed)
+            .map_err(|e| invalid(format!("it is not a URL ({e}); expected rtmp://HOST[:PORT]/APP/STREAM")))?;
+        match parsed.scheme() {
+            "rtmp" => {}
+            "rtsp" | "rtsps" => {
+                return Err(invalid(
+                    "RTSP is not supported: this ingest requires RTMP, so the URL must start with 'rtmp://'".into(),
+                ));
+            }
+            other => {
+                return Err(invalid(format!(
+                    "the URL must start with 'rtmp://' (found scheme '{other}')"
+                )));
+            }
+        }
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("the URL has no host; expected rtmp://HOST[:PORT]/APP/STREAM".into()))?
+            .to_owned();
+        let path = parsed.path().trim_matches('/').to_owned();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // RTMP clients split the path into application and stream name; both
+        // must exist, and MediaMTX paths need at least two segments.
+        if segments.len() < 2 {
+            return Err(invalid(
+                "the URL has no stream path; expected rtmp://HOST[:PORT]/APP/STREAM, e.g. /live/<id>/in".into(),
+            ));
+        }
+        Ok(Self {
+            full: trimmed.to_owned(),
+            redacted: redacted_input,
+            host,
+            port: parsed.port().unwrap_or(DEFAULT_RTMP_PORT),
+            path: segments.join("/"),
+        })
+    }
+
+    /// The MediaMTX input URL of a stream: `rtmp://{host}:{port}/{app}/{id}/in`.
+    pub fn for_stream(host: &str, port: u16, app_path: &str, id: &StreamId) -> Result<Self, ConfigError> {
+        let app = app_path.trim_matches('/');
+        Self::parse(&format!("rtmp://{host}:{port}/{app}/{id}/in"))
+    }
+
+    /// The URL with credentials, for the source element only.
+    pub fn expose(&self) -> &str {
+        &self.full
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server-side path, e.g. `live/abc/in`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The stream id of a `.../<app>/<id>/in` URL: the second-to-last path
+    /// segment when the last is `in`, else the last segment.
+    pub fn stream_id(&self) -> Result<StreamId, ConfigError> {
+        let segments: Vec<&str> = self.path.split('/').collect();
+        let candidate = match segments.as_slice() {
+            [.., id, "in"] => id,
+            [.., last] => last,
+            [] => "",
+        };
+        StreamId::parse(candidate)
+    }
+}
+
+impl fmt::Display for RtmpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl fmt::Debug for RtmpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RtmpUrl({})", self.redacted)
+    }
+}
+
+/// Replaces `user:password@` in a URL-ish string with `***@`, textually, so
+/// it also works on strings that do not parse as URLs.
+pub fn redact(raw: &str) -> String {
+    let Some(scheme_end) = raw.find("://") else {
+        return raw.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &raw[authority_start..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &raw[..authority_start], &rest[at + 1..]),
+        None => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case("rtmp://localhost/live/abc/in", "localhost", 1935, "live/abc/in")]
+    #[case("rtmp://10.0.0.5:1936/live/abc/in", "10.0.0.5", 1936, "live/abc/in")]
+    #[case("rtmp://mediamtx:1935/app/stream", "mediamtx", 1935, "app/stream")]
+    #[case("  rtmp://h:1/a/b/  ", "h", 1, "a/b")]
+    fn accepts_rtmp_urls(#[case] raw: &str, #[case] host: &str, #[case] port: u16, #[case] path: &str) {
+        let url = RtmpUrl::parse(raw).unwrap();
+        assert_eq!((url.host(), url.port(), url.path()), (host, port, path));
+    }
+
+    #[rstest]
+    #[case("", "cannot be empty")]
+    #[case("   ", "cannot be empty")]
+    #[case("rtsp://host:8554/live/abc", "requires RTMP")]
+    #[case("http://host/live/abc/in", "must start with 'rtmp://'")]
+    #[case("rtmps://host/live/abc/in", "must start with 'rtmp://'")]
+    #[case("host/live/abc/in", "not a URL")]
+    #[case("rtmp:///live/abc/in", "no host")]
+    #[case("rtmp://host", "no stream path")]
+    #[case("rtmp://host:1935/live", "no stream path")]
+    fn refuses_bad_urls(#[case] raw: &str, #[case] fragment: &str) {
+        let message = RtmpUrl::parse(raw).unwrap_err().to_string();
+        assert!(message.contains(fragment), "{message:?} should contain {fragment:?}");
+    }
+
+    #[test]
+    fn builds_mediamtx_input_url() {
+        let id = StreamId::parse("abc").unwrap();
+        let url = RtmpUrl::for_stream("mediamtx", 1935, "/live/", &id).unwrap();
+        assert_eq!(url.expose(), "rtmp://mediamtx:1935/live/abc/in");
+        assert_eq!(url.stream_id().unwrap(), id);
+    }
+
+    #[rstest]
+    #[case("rtmp://h/live/abc/in", "abc")]
+    #[case("rtmp://h/app/xyz", "xyz")]
+    fn derives_stream_id(#[case] raw: &str, #[case] id: &str) {
+        assert_eq!(RtmpUrl::parse(raw).unwrap().stream_id().unwrap().as_str(), id);
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        let url = RtmpUrl::parse("rtmp://user:s3cret@h:1935/live/abc/in").unwrap();
+        assert!(url.expose().contains("s3cret"));
+        assert!(!url.to_string().contains("s3cret"));
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let err = RtmpUrl::parse("rtsp://user:s3cret@h/live/abc").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("***@h"), "{err}");
+    }
+}

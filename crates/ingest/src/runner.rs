@@ -1,0 +1,208 @@
+//! `WorkerRunner`: connect -> validate -> ingest, reconnecting with backoff
+//! when the stream is missing or drops, and never after a refusal.
+//!
+//! The loop runs on a dedicated OS thread: rtmpsrc blocks in its state change
+//! while connecting, which must never stall an async runtime. Owners talk to
+//! it through [`WorkerHandle`]: an event stream, a stop request, a result.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::WorkerConfig;
+use crate::error::IngestError;
+use crate::events::{EventSink, WorkerEvent};
+use crate::rtmp_url::RtmpUrl;
+use crate::segment_writer::SegmentWriter;
+use crate::session::{Session, SessionEnd};
+
+/// What a finished run produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSummary {
+    pub video_segments: u64,
+    pub audio_segments: u64,
+    pub connections: u32,
+}
+
+pub struct WorkerRunner {
+    config: WorkerConfig,
+    stop_when_stream_ends: bool,
+}
+
+impl WorkerRunner {
+    pub fn new(config: WorkerConfig) -> Self {
+        Self {
+            config,
+            stop_when_stream_ends: false,
+        }
+    }
+
+    /// Finish (successfully) once a stream that delivered media has ended,
+    /// instead of waiting for it to come back.
+    pub fn stop_when_stream_ends(mut self, yes: bool) -> Self {
+        self.stop_when_stream_ends = yes;
+        self
+    }
+
+    pub fn spawn(self) -> WorkerHandle {
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let (done_tx, done) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("ingest-{}", self.config.stream_id))
+            .spawn(move || {
+                let sink = EventSink::new(event_tx);
+                let result = self.run(&sink, &stop_rx);
+                match &result {
+                    Ok(summary) => sink.emit(WorkerEvent::Finished {
+                        video_segments: summary.video_segments,
+                        audio_segments: summary.audio_segments,
+                        connections: summary.connections,
+                    }),
+                    Err(e) => sink.emit(WorkerEvent::Failed {
+                        kind: e.kind().to_owned(),
+                        error: e.to_string(),
+                    }),
+                }
+                let _ = done_tx.send(result);
+            })
+            .expect("the OS can start a thread");
+        WorkerHandle {
+            events,
+            stop: stop_tx,
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+
+    fn run(self, events: &EventSink, stop: &Receiver<()>) -> Result<RunSummary, IngestError> {
+        self.config.validate()?;
+        let url: RtmpUrl = self.config.rtmp_url()?;
+        crate::gst_init()?;
+        crate::check_elements(&[self.config.source.factory_name()])?;
+        let mut writer = SegmentWriter::create(&self.config.stream_dir())?;
+        let mut next_index = 0;
+        let mut counts = [0u64; 2];
+        let mut connection = 0u32;
+        let mut failures = 0u32;
+        loop {
+            connection += 1;
+            events.emit(WorkerEvent::Connecting {
+                connection,
+                attempt: failures + 1,
+                url: url.to_string(),
+            });
+            let session = Session {
+                config: &self.config,
+                url: &url,
+                connection,
+                writer: &mut writer,
+                next_index: &mut next_index,
+                counts: &mut counts,
+                events,
+                stop,
+            };
+            let reason = match session.run()? {
+                SessionEnd::Stopped => break,
+                SessionEnd::Refused(refusal) => return Err(refusal.into()),
+                SessionEnd::ConnectFailed(reason) => {
+                    failures += 1;
+                    reason
+                }
+                SessionEnd::Ended { reason } => {
+                    events.emit(WorkerEvent::Disconnected {
+                        connection,
+                        reason: reason.clone(),
+                    });
+                    if self.stop_when_stream_ends {
+                        break;
+                    }
+                    // A stream that delivered media restarts the count.
+                    failures = 1;
+                    reason
+                }
+            };
+            if !self.config.reconnect.allows(failures) {
+                return Err(IngestError::RetriesExhausted {
+                    attempts: failures,
+                    last: reason,
+                });
+            }
+            let delay = self.config.reconnect.delay(failures, fastrand::f64());
+            events.emit(WorkerEvent::Reconnecting {
+                attempt: failures + 1,
+                delay_ms: delay.as_millis() as u64,
+                reason,
+            });
+            if stop.recv_timeout(delay).is_ok() {
+                break;
+            }
+        }
+        Ok(RunSummary {
+            video_segments: counts[0],
+            audio_segments: counts[1],
+            connections: connection,
+        })
+    }
+}
+
+/// The owner's side of a running worker.
+pub struct WorkerHandle {
+    events: mpsc::UnboundedReceiver<WorkerEvent>,
+    stop: Sender<()>,
+    done: Option<oneshot::Receiver<Result<RunSummary, IngestError>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// The next event; `None` once the worker has finished and all events
+    /// were read.
+    pub async fn next_event(&mut self) -> Option<WorkerEvent> {
+        self.events.recv().await
+    }
+
+    /// Blocking variant for synchronous callers (not on an async runtime).
+    pub fn blocking_next_event(&mut self) -> Option<WorkerEvent> {
+        self.events.blocking_recv()
+    }
+
+    /// Asks the worker to flush the partial segment and finish.
+    pub fn stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
+    /// A cloneable way to request a stop from elsewhere (a signal handler).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Waits for the worker to finish and returns its result.
+    pub async fn wait(mut self) -> Result<RunSummary, IngestError> {
+        let done = self.done.take().expect("wait is called once");
+        let result = done.await.unwrap_or_else(|_| {
+            Err(IngestError::GstInit("the worker thread ended without a result".into()))
+        });
+        if let Some(thread) = self.thread.take() {
+            // The result was sent as the thread's last act; joining is quick.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        result
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // Dropping the handle stops the worker rather than orphaning it.
+        self.stop();
+    }
+}
+
+#[derive(Clone)]
+pub struct Stopper(Sender<()>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        let _ = self.0.try_send(());
+    }
+}

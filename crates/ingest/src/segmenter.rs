@@ -1,0 +1,545 @@
+//! Cutting logic, free of I/O and GStreamer.
+//!
+//! Video is cut at the first keyframe whose PTS is at or after the previous
+//! cut plus the target duration, so every video segment starts with a
+//! keyframe and lasts at least the target (a 2-s GOP with 6-s segments cuts
+//! at 6, 12, ...; a 4-s GOP at 8, 16, ...). Audio is cut at the same instants:
+//! an audio frame belongs to the segment that holds its midpoint. Audio that
+//! might lie past a cut not decided yet waits until video decides it.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::media::MediaKind;
+
+/// One frame on the normalised timeline (nanoseconds).
+#[derive(Debug, Clone)]
+pub struct Frame<P> {
+    pub kind: MediaKind,
+    pub pts: u64,
+    pub dts: u64,
+    pub duration: u64,
+    pub keyframe: bool,
+    pub arrival: Option<Instant>,
+    pub payload: P,
+}
+
+impl<P> Frame<P> {
+    fn midpoint(&self) -> u64 {
+        self.pts + self.duration / 2
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentEnd {
+    /// Closed at a cut; a following segment exists.
+    Cut,
+    /// Closed because the stream ended, dropped or the ingest stopped.
+    EndOfStream,
+}
+
+/// A segment that is complete and can be made visible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedSegment {
+    pub kind: MediaKind,
+    pub index: u64,
+    pub start: u64,
+    pub duration: u64,
+    pub frames: u64,
+    pub end: SegmentEnd,
+    /// Shorter than the target by more than a frame (end of stream mid-segment).
+    pub partial: bool,
+    pub starts_with_keyframe: bool,
+    /// Arrival of the buffer whose receipt closed this segment.
+    pub closed_by: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub enum SegmentEvent<P> {
+    /// Append this frame to segment `index` of its kind.
+    Append { index: u64, frame: Frame<P> },
+    Closed(ClosedSegment),
+    /// Frames that cannot be placed in any segment, said out loud.
+    Discarded { kind: MediaKind, frames: u64, reason: &'static str },
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    index: u64,
+    start: u64,
+    end: u64,
+    frames: u64,
+    starts_with_keyframe: bool,
+    last_frame: u64,
+}
+
+impl OpenSegment {
+    fn new<P>(index: u64, first: &Frame<P>) -> Self {
+        Self {
+            index,
+            start: first.pts,
+            end: first.pts + first.duration,
+            frames: 0,
+            starts_with_keyframe: first.keyframe,
+            last_frame: first.duration,
+        }
+    }
+
+    fn add<P>(&mut self, frame: &Frame<P>) {
+        self.frames += 1;
+        self.end = self.end.max(frame.pts + frame.duration);
+        self.last_frame = frame.duration;
+    }
+
+    fn close(self, kind: MediaKind, end_at: u64, end: SegmentEnd, target: u64, closed_by: Option<Instant>) -> ClosedSegment {
+        let duration = end_at.saturating_sub(self.start);
+        ClosedSegment {
+            kind,
+            index: self.index,
+            start: self.start,
+            duration,
+            frames: self.frames,
+            end,
+            partial: duration + self.last_frame < target,
+            starts_with_keyframe: self.starts_with_keyframe,
+            closed_by,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    closes: u64,
+    at: u64,
+}
+
+pub struct Segmenter<P> {
+    target: u64,
+    next_index: u64,
+    video: Option<OpenSegment>,
+    /// Where the current video segment may be cut at the earliest.
+    video_boundary: u64,
+    first_video: Option<(u64, u64)>,
+    cuts: VecDeque<Cut>,
+    audio: Option<OpenSegment>,
+    pending_audio: VecDeque<Frame<P>>,
+}
+
+impl<P> Segmenter<P> {
+    /// `first_index` lets a reconnected stream continue the sequence.
+    pub fn new(target_ns: u64, first_index: u64) -> Self {
+        Self {
+            target: target_ns,
+            next_index: first_index,
+            video: None,
+            video_boundary: 0,
+            first_video: None,
+            cuts: VecDeque::new(),
+            audio: None,
+            pending_audio: VecDeque::new(),
+        }
+    }
+
+    /// The index the next new segment would get.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    pub fn push(&mut self, frame: Frame<P>) -> Vec<SegmentEvent<P>> {
+        let mut events = Vec::new();
+        match frame.kind {
+            MediaKind::Video => self.push_video(frame, &mut events),
+            MediaKind::Audio => self.pending_audio.push_back(frame),
+        }
+        self.drain_audio(false, &mut events);
+        events
+    }
+
+    fn push_video(&mut self, frame: Frame<P>, events: &mut Vec<SegmentEvent<P>>) {
+        let Some(current) = self.video.as_mut() else {
+            if !frame.keyframe {
+                events.push(SegmentEvent::Discarded {
+                    kind: MediaKind::Video,
+                    frames: 1,
+                    reason: "video frame before the first keyframe cannot be decoded",
+                });
+                return;
+            }
+            self.open_video(&frame);
+            return self.append_video(frame, events);
+        };
+        // Half a frame of slack absorbs timestamp rounding (30 fps in ns or ms
+        // never lands exactly on a whole second).
+        if frame.keyframe && frame.midpoint() >= self.video_boundary {
+            let closing = current.index;
+            let segment = self.video.take().expect("checked above");
+            events.push(SegmentEvent::Closed(segment.close(
+                MediaKind::Video,
+                frame.pts,
+                SegmentEnd::Cut,
+                self.target,
+                frame.arrival,
+            )));
+            self.cuts.push_back(Cut { closes: closing, at: frame.pts });
+            self.open_video(&frame);
+        }
+        self.append_video(frame, events);
+    }
+
+    fn open_video(&mut self, first: &Frame<P>) {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.first_video.get_or_insert((index, first.pts));
+        self.video_boundary = first.pts + self.target;
+        self.video = Some(OpenSegment::new(index, first));
+    }
+
+    fn append_video(&mut self, frame: Frame<P>, events: &mut Vec<SegmentEvent<P>>) {
+        let segment = self.video.as_mut().expect("a video segment is open");
+        segment.add(&frame);
+        events.push(SegmentEvent::Append {
+            index: segment.index,
+            frame,
+        });
+    }
+
+    /// Places waiting audio frames; with `final_pass` nothing waits any more.
+    fn drain_audio(&mut self, final_pass: bool, events: &mut Vec<SegmentEvent<P>>) {
+        let Some((first_index, video_start)) = self.first_video else {
+            return;
+        };
+        let mut trimmed = 0;
+        while let Some(frame) = self.pending_audio.front() {
+            if self.audio.is_none() {
+                // Audio wholly before the first picture has no video segment
+                // to pair with.
+                if frame.pts + frame.duration <= video_start {
+                    self.pending_audio.pop_front();
+                    trimmed += 1;
+                    continue;
+                }
+                self.audio = Some(OpenSegment::new(first_index, frame));
+            }
+            let current = self.audio.as_ref().expect("opened above").index;
+            let cut = self.cuts.iter().find(|c| c.closes == current).copied();
+            let midpoint = frame.midpoint();
+            match cut {
+                Some(cut) if midpoint >= cut.at => {
+                    let frame = self.pending_audio.pop_front().expect("front exists");
+                    let segment = self.audio.take().expect("open");
+                    let end = segment.end;
+                    events.push(SegmentEvent::Closed(segment.close(
+                        MediaKind::Audio,
+                        end,
+                        SegmentEnd::Cut,
+                        self.target,
+                        frame.arrival,
+                    )));
+                    self.cuts.retain(|c| c.closes != current);
+                    self.audio = Some(OpenSegment::new(current + 1, &frame));
+                    self.append_audio(frame, events);
+                }
+                Some(_) => self.append_next_audio(events),
+                // No cut known: safe only if video cannot cut before it.
+                None if final_pass || current != self.video_index() || midpoint < self.video_boundary => {
+                    self.append_next_audio(events)
+                }
+                None => break,
+            }
+        }
+        if trimmed > 0 {
+            events.push(SegmentEvent::Discarded {
+                kind: MediaKind::Audio,
+                frames: trimmed,
+                reason: "audio before the first video keyframe has no segment to pair with",
+            });
+        }
+    }
+
+    fn video_index(&self) -> u64 {
+        self.video.as_ref().map_or(u64::MAX, |v| v.index)
+    }
+
+    fn append_next_audio(&mut self, events: &mut Vec<SegmentEvent<P>>) {
+        let frame = self.pending_audio.pop_front().expect("front exists");
+        self.append_audio(frame, events);
+    }
+
+    fn append_audio(&mut self, frame: Frame<P>, events: &mut Vec<SegmentEvent<P>>) {
+        let segment = self.audio.as_mut().expect("an audio segment is open");
+        segment.add(&frame);
+        events.push(SegmentEvent::Append {
+            index: segment.index,
+            frame,
+        });
+    }
+
+    /// Ends the stream: places every waiting frame and closes what is open.
+    /// `now` stands in for the arrival that closed the last segments.
+    pub fn finish(&mut self, now: Option<Instant>) -> Vec<SegmentEvent<P>> {
+        let mut events = Vec::new();
+        self.drain_audio(true, &mut events);
+        if let Some(video) = self.video.take() {
+            let end = video.end;
+            events.push(SegmentEvent::Closed(video.close(
+                MediaKind::Video,
+                end,
+                SegmentEnd::EndOfStream,
+                self.target,
+                now,
+            )));
+        }
+        if let Some(audio) = self.audio.take() {
+            let end = audio.end;
+            events.push(SegmentEvent::Closed(audio.close(
+                MediaKind::Audio,
+                end,
+                SegmentEnd::EndOfStream,
+                self.target,
+                now,
+            )));
+        }
+        if !self.pending_audio.is_empty() {
+            events.push(SegmentEvent::Discarded {
+                kind: MediaKind::Audio,
+                frames: self.pending_audio.len() as u64,
+                reason: "audio arrived but the stream had no video to pair it with",
+            });
+            self.pending_audio.clear();
+        }
+        self.cuts.clear();
+        self.first_video = None;
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const SEC: u64 = 1_000 * MS;
+
+    /// A closed segment reduced to (kind, index, start ms, duration ms, frames).
+    type Summary = (MediaKind, u64, u64, u64, u64);
+
+    struct Stream {
+        fps: u64,
+        gop_frames: u64,
+        /// Pictures shown before their decode position (B-frame delay).
+        reorder: u64,
+        audio_rate: u64,
+        audio_durations: bool,
+    }
+
+    impl Stream {
+        fn new(fps: u64, gop_seconds: u64) -> Self {
+            Self {
+                fps,
+                gop_frames: fps * gop_seconds,
+                reorder: 0,
+                audio_rate: 48_000,
+                audio_durations: true,
+            }
+        }
+
+        /// Frames interleaved in arrival order, the way flvdemux delivers
+        /// them, with FLV's millisecond timestamps.
+        fn frames(&self, seconds: u64) -> Vec<Frame<()>> {
+            let frame_ns = SEC / self.fps;
+            let audio_ns = 1024 * SEC / self.audio_rate;
+            let video_ms = |i: u64| (i * 1000 + self.fps / 2) / self.fps * MS;
+            let audio_ms = |i: u64| (i * 1024 * 1000 + self.audio_rate / 2) / self.audio_rate * MS;
+            let mut video: VecDeque<Frame<()>> = (0..seconds * self.fps)
+                .map(|i| Frame {
+                    kind: MediaKind::Video,
+                    dts: video_ms(i),
+                    pts: video_ms(i + self.reorder),
+                    duration: frame_ns,
+                    keyframe: i % self.gop_frames == 0,
+                    arrival: None,
+                    payload: (),
+                })
+                .collect();
+            let mut audio: VecDeque<Frame<()>> = (0..seconds * SEC / audio_ns)
+                .map(|i| Frame {
+                    kind: MediaKind::Audio,
+                    dts: audio_ms(i),
+                    pts: audio_ms(i),
+                    duration: if self.audio_durations { audio_ns } else { 0 },
+                    keyframe: true,
+                    arrival: None,
+                    payload: (),
+                })
+                .collect();
+            let mut out = Vec::new();
+            while !video.is_empty() || !audio.is_empty() {
+                let take_video = match (video.front(), audio.front()) {
+                    (Some(v), Some(a)) => v.dts <= a.dts,
+                    (v, _) => v.is_some(),
+                };
+                out.push(if take_video { video.pop_front() } else { audio.pop_front() }.unwrap());
+            }
+            out
+        }
+    }
+
+    fn run(frames: Vec<Frame<()>>, target: u64) -> Vec<Summary> {
+        let mut segmenter = Segmenter::new(target, 0);
+        let mut closed = Vec::new();
+        let mut collect = |events: Vec<SegmentEvent<()>>| {
+            for event in events {
+                if let SegmentEvent::Closed(c) = event {
+                    closed.push((c.kind, c.index, c.start / MS, c.duration / MS, c.frames));
+                }
+            }
+        };
+        for frame in frames {
+            collect(segmenter.push(frame));
+        }
+        collect(segmenter.finish(None));
+        closed
+    }
+
+    fn of_kind(summary: &[Summary], kind: MediaKind) -> Vec<Summary> {
+        summary.iter().filter(|s| s.0 == kind).copied().collect()
+    }
+
+    #[rstest]
+    #[case::gop_2s(2, &[0, 6000, 12000, 18000, 24000])]
+    #[case::gop_4s(4, &[0, 8000, 16000, 24000])]
+    #[case::gop_1s(1, &[0, 6000, 12000, 18000, 24000])]
+    fn video_cuts_on_the_first_keyframe_after_the_target(#[case] gop: u64, #[case] starts: &[u64]) {
+        let closed = run(Stream::new(30, gop).frames(30), 6 * SEC);
+        let video = of_kind(&closed, MediaKind::Video);
+        assert_eq!(video.iter().map(|s| s.2).collect::<Vec<_>>(), starts);
+        let audio = of_kind(&closed, MediaKind::Audio);
+        assert_eq!(audio.len(), video.len(), "A/V segment counts must match");
+        let total_video: u64 = video.iter().map(|s| s.4).sum();
+        assert_eq!(total_video, 900, "no picture lost or duplicated");
+    }
+
+    #[test]
+    fn thirty_seconds_make_five_six_second_pairs() {
+        let closed = run(Stream::new(30, 2).frames(30), 6 * SEC);
+        let frame_ms = 1024 * 1000 / 48_000;
+        for kind in MediaKind::ALL {
+            let segments = of_kind(&closed, kind);
+            assert_eq!(segments.len(), 5, "{kind}");
+            for s in &segments {
+                assert!(s.3.abs_diff(6000) <= frame_ms + 1, "{kind} segment {s:?}");
+            }
+        }
+        let video = of_kind(&closed, MediaKind::Video);
+        let audio = of_kind(&closed, MediaKind::Audio);
+        for (v, a) in video.iter().zip(&audio) {
+            assert_eq!(v.1, a.1);
+            assert!(v.2.abs_diff(a.2) <= frame_ms + 1, "starts differ: {v:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn b_frames_cut_on_presentation_time() {
+        let stream = Stream {
+            reorder: 2,
+            ..Stream::new(30, 2)
+        };
+        let closed = run(stream.frames(12), 6 * SEC);
+        let video = of_kind(&closed, MediaKind::Video);
+        assert_eq!(video.iter().map(|s| (s.2, s.4)).collect::<Vec<_>>(), [(67, 180), (6067, 180)]);
+        assert_eq!(of_kind(&closed, MediaKind::Audio).len(), 2);
+    }
+
+    #[test]
+    fn audio_without_durations_still_forms_segments() {
+        let stream = Stream {
+            audio_durations: false,
+            ..Stream::new(30, 2)
+        };
+        // Durations missing from buffers are the timeline's job; the
+        // segmenter must still close audio segments on cut instants.
+        let closed = run(stream.frames(12), 6 * SEC);
+        assert_eq!(of_kind(&closed, MediaKind::Audio).len(), 2);
+    }
+
+    #[test]
+    fn stream_ending_mid_segment_flushes_a_partial_pair() {
+        let mut segmenter = Segmenter::new(6 * SEC, 0);
+        let mut closed = Vec::new();
+        for frame in Stream::new(30, 2).frames(8) {
+            closed.extend(segmenter.push(frame));
+        }
+        closed.extend(segmenter.finish(None));
+        let closed: Vec<ClosedSegment> = closed
+            .into_iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Closed(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let last: Vec<_> = closed.iter().filter(|c| c.index == 1).collect();
+        assert_eq!(last.len(), 2);
+        assert!(last.iter().all(|c| c.partial && c.end == SegmentEnd::EndOfStream));
+        assert!(closed.iter().filter(|c| c.index == 0).all(|c| !c.partial));
+    }
+
+    #[test]
+    fn leading_non_keyframes_are_discarded_loudly() {
+        let mut frames = Stream::new(30, 2).frames(8);
+        frames.retain(|f| !(f.kind == MediaKind::Video && f.dts == 0));
+        let mut segmenter = Segmenter::new(6 * SEC, 0);
+        let discarded: u64 = frames
+            .into_iter()
+            .flat_map(|f| segmenter.push(f))
+            .filter_map(|e| match e {
+                SegmentEvent::Discarded {
+                    kind: MediaKind::Video,
+                    frames,
+                    ..
+                } => Some(frames),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(discarded, 59, "pictures before the 2-s keyframe");
+    }
+
+    #[test]
+    fn timestamp_jump_after_normalisation_keeps_segments_sane() {
+        use crate::timeline::TrackTimeline;
+        // The publisher's clock leaps 100 s forward at t = 7 s.
+        let mut video_line = TrackTimeline::video();
+        let mut audio_line = TrackTimeline::audio(48_000);
+        let frames: Vec<Frame<()>> = Stream::new(30, 2)
+            .frames(14)
+            .into_iter()
+            .map(|mut f| {
+                let leap = if f.dts >= 7 * SEC { 100 * SEC } else { 0 };
+                let line = match f.kind {
+                    MediaKind::Video => &mut video_line,
+                    MediaKind::Audio => &mut audio_line,
+                };
+                let n = line.normalise(Some(f.pts + leap), Some(f.dts + leap), Some(f.duration));
+                (f.pts, f.dts) = (n.pts, n.dts);
+                f
+            })
+            .collect();
+        let closed = run(frames, 6 * SEC);
+        for s in &closed {
+            assert!(s.3 <= 8000, "segment too long after a jump: {s:?}");
+        }
+        assert_eq!(of_kind(&closed, MediaKind::Video).len(), of_kind(&closed, MediaKind::Audio).len());
+    }
+
+    #[test]
+    fn numbering_continues_from_the_given_index() {
+        let mut segmenter = Segmenter::new(6 * SEC, 7);
+        for frame in Stream::new(30, 2).frames(7) {
+            segmenter.push(frame);
+        }
+        segmenter.finish(None);
+        assert_eq!(segmenter.next_index(), 9);
+    }
+}

@@ -1,0 +1,18 @@
+//! Errors of the library API.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("no publisher on path '{path}' after {timeout:?}")]
+    PublisherTimeout { path: String, timeout: Duration },
+}

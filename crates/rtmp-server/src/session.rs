@@ -1,0 +1,480 @@
+//! The server side of one RTMP connection, without I/O: bytes in, bytes
+//! out plus events for the relay. rml_rtmp supplies the handshake, the chunk
+//! codec and the message types; the command flow below is ours, because the
+//! relay must see (and veto) what rml_rtmp's `ServerSession` hides: the
+//! client's chunk size, unknown commands and the raw metadata bytes.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rml_rtmp::chunk_io::{ChunkDeserializer, ChunkSerializer};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::{MessagePayload, PeerBandwidthLimitType, RtmpMessage, UserControlEventType};
+use rml_rtmp::rml_amf0::Amf0Value;
+use rml_rtmp::time::RtmpTimestamp;
+
+use crate::media::{self, Frame, FrameKind};
+use crate::path_name::path_name;
+
+/// Window size we announce and peer bandwidth we allow (MediaMTX's values).
+const WINDOW_ACK_SIZE: u32 = 2_500_000;
+
+/// Commands real clients send that need no answer: ffmpeg (`releaseStream`,
+/// `FCPublish`, `getStreamLength`), librtmp (`_checkbw`, `FCSubscribe`),
+/// Flash-era players (`receiveAudio`, `pause`, ...), and replies to calls.
+const IGNORED_COMMANDS: &[&str] = &[
+    "releaseStream",
+    "FCPublish",
+    "FCSubscribe",
+    "FCUnsubscribe",
+    "getStreamLength",
+    "_checkbw",
+    "receiveAudio",
+    "receiveVideo",
+    "pause",
+    "seek",
+    "setPeerInfo",
+    "_result",
+    "_error",
+    "onStatus",
+    "onBWDone",
+];
+
+#[derive(Debug)]
+pub(crate) enum SessionEvent {
+    PublishRequested { stream_id: u32, path: String },
+    PlayRequested { stream_id: u32, path: String },
+    /// `deleteStream`, `closeStream` or `FCUnpublish`: the client is done.
+    StreamClosed,
+    Media(Frame),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProtocolError {
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    #[error("invalid chunk: {0}")]
+    Chunk(String),
+    #[error("invalid message: {0}")]
+    Message(String),
+    #[error("chunk size {size} is out of range (1..={limit})")]
+    ChunkSize { size: u32, limit: u32 },
+    #[error("unsupported command '{0}'")]
+    UnsupportedCommand(String),
+    #[error("command '{0}' is not valid before 'connect'")]
+    NotConnected(String),
+    #[error("command '{0}' has invalid arguments")]
+    BadArguments(String),
+    #[error("malformed input crashed the chunk parser")]
+    ParserPanic,
+}
+
+pub(crate) struct Session {
+    handshake: Option<Handshake>,
+    deserializer: ChunkDeserializer,
+    serializer: ChunkSerializer,
+    max_chunk_size: u32,
+    outbound_chunk_size: u32,
+    app: Option<String>,
+    next_stream_id: u32,
+    publishing_stream: Option<u32>,
+    /// Acknowledgement bookkeeping: the peer asks for one every N bytes.
+    peer_window: Option<u32>,
+    received: u64,
+    received_at_last_ack: u64,
+}
+
+impl Session {
+    pub fn new(max_chunk_size: u32, outbound_chunk_size: u32) -> Self {
+        Self {
+            handshake: Some(Handshake::new(PeerType::Server)),
+            deserializer: ChunkDeserializer::new(),
+            serializer: ChunkSerializer::new(),
+            max_chunk_size,
+            outbound_chunk_size,
+            app: None,
+            next_stream_id: 1,
+            publishing_stream: None,
+            peer_window: None,
+            received: 0,
+            received_at_last_ack: 0,
+        }
+    }
+
+    /// Consumes bytes read from the socket. Replies are appended to `out`
+    /// (to be written in order), relay-relevant happenings to `events`.
+    pub fn handle_input(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), ProtocolError> {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return self.handle_chunks(bytes, out, events);
+        };
+        match handshake
+            .process_bytes(bytes)
+            .map_err(|e| ProtocolError::Handshake(e.to_string()))?
+        {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                out.extend_from_slice(&response_bytes);
+                Ok(())
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                out.extend_from_slice(&response_bytes);
+                self.handshake = None;
+                self.handle_chunks(&remaining_bytes, out, events)
+            }
+        }
+    }
+
+    fn handle_chunks(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), ProtocolError> {
+        self.count_received(bytes.len(), out)?;
+        let mut input = bytes;
+        loop {
+            // rml_rtmp's parser does unchecked arithmetic on header fields, so
+            // hostile headers can panic it; that must only end this connection.
+            let deserializer = &mut self.deserializer;
+            let next = catch_unwind(AssertUnwindSafe(|| deserializer.get_next_message(input)))
+                .map_err(|_| ProtocolError::ParserPanic)?
+                .map_err(|e| ProtocolError::Chunk(e.to_string()))?;
+            input = &[];
+            match next {
+                Some(payload) => self.handle_message(payload, out, events)?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn count_received(&mut self, n: usize, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.received += n as u64;
+        if let Some(window) = self.peer_window
+            && self.received - self.received_at_last_ack >= u64::from(window)
+        {
+            self.received_at_last_ack = self.received;
+            // The sequence number is the byte count, wrapping at 32 bits.
+            let ack = RtmpMessage::Acknowledgement {
+                sequence_number: self.received as u32,
+            };
+            self.send(ack, 0, out)?;
+        }
+        Ok(())
+    }
+
+    fn handle_message(
+        &mut self,
+        payload: MessagePayload,
+        out: &mut Vec<u8>,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), ProtocolError> {
+        // Media takes the zero-copy path: the payload is forwarded as is.
+        let kind = match payload.type_id {
+            media::VIDEO_MESSAGE_TYPE => Some(FrameKind::Video),
+            media::AUDIO_MESSAGE_TYPE => Some(FrameKind::Audio),
+            media::DATA_MESSAGE_TYPE => Some(FrameKind::Metadata),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if self.publishing_stream.is_none() {
+                return Ok(());
+            }
+            let body = match kind {
+                FrameKind::Metadata => match media::metadata_body(&payload.data) {
+                    Some(body) => body,
+                    None => return Ok(()),
+                },
+                _ => payload.data,
+            };
+            events.push(SessionEvent::Media(Frame {
+                kind,
+                timestamp: payload.timestamp.value,
+                payload: body,
+            }));
+            return Ok(());
+        }
+
+        let message = payload
+            .to_rtmp_message()
+            .map_err(|e| ProtocolError::Message(e.to_string()))?;
+        match message {
+            RtmpMessage::SetChunkSize { size } => {
+                if size == 0 || size > self.max_chunk_size {
+                    return Err(ProtocolError::ChunkSize {
+                        size,
+                        limit: self.max_chunk_size,
+                    });
+                }
+                self.deserializer
+                    .set_max_chunk_size(size as usize)
+                    .map_err(|e| ProtocolError::Chunk(e.to_string()))?;
+            }
+            RtmpMessage::WindowAcknowledgement { size } => {
+                self.peer_window = (size > 0).then_some(size);
+            }
+            RtmpMessage::UserControl {
+                event_type: UserControlEventType::PingRequest,
+                timestamp,
+                ..
+            } => {
+                let pong = RtmpMessage::UserControl {
+                    event_type: UserControlEventType::PingResponse,
+                    stream_id: None,
+                    buffer_length: None,
+                    timestamp,
+                };
+                self.send(pong, 0, out)?;
+            }
+            RtmpMessage::Amf0Command {
+                command_name,
+                transaction_id,
+                command_object,
+                additional_arguments,
+            } => self.handle_command(
+                &command_name,
+                transaction_id,
+                command_object,
+                additional_arguments,
+                payload.message_stream_id,
+                out,
+                events,
+            )?,
+            // Acks, bandwidth hints, other user control events, aborts,
+            // shared objects and aggregates carry nothing a relay needs.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_command(
+        &mut self,
+        name: &str,
+        transaction_id: f64,
+        command_object: Amf0Value,
+        args: Vec<Amf0Value>,
+        message_stream_id: u32,
+        out: &mut Vec<u8>,
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<(), ProtocolError> {
+        match name {
+            "connect" => self.connect(transaction_id, command_object, out),
+            "createStream" => {
+                self.require_connected(name)?;
+                let stream_id = self.next_stream_id;
+                self.next_stream_id += 1;
+                self.send_command(
+                    "_result",
+                    transaction_id,
+                    vec![Amf0Value::Number(f64::from(stream_id))],
+                    0,
+                    out,
+                )
+            }
+            "publish" | "play" => {
+                let app = self.require_connected(name)?;
+                let Some(Amf0Value::Utf8String(stream)) = args.into_iter().next() else {
+                    return Err(ProtocolError::BadArguments(name.to_owned()));
+                };
+                let path = path_name(app, &stream);
+                events.push(if name == "publish" {
+                    SessionEvent::PublishRequested {
+                        stream_id: message_stream_id,
+                        path,
+                    }
+                } else {
+                    SessionEvent::PlayRequested {
+                        stream_id: message_stream_id,
+                        path,
+                    }
+                });
+                Ok(())
+            }
+            "deleteStream" | "closeStream" | "FCUnpublish" => {
+                events.push(SessionEvent::StreamClosed);
+                Ok(())
+            }
+            _ if IGNORED_COMMANDS.contains(&name) => Ok(()),
+            _ => Err(ProtocolError::UnsupportedCommand(name.to_owned())),
+        }
+    }
+
+    fn require_connected(&self, command: &str) -> Result<&str, ProtocolError> {
+        self.app
+            .as_deref()
+            .ok_or_else(|| ProtocolError::NotConnected(command.to_owned()))
+    }
+
+    fn connect(
+        &mut self,
+        transaction_id: f64,
+        command_object: Amf0Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let mut properties = command_object
+            .get_object_properties()
+            .ok_or_else(|| ProtocolError::BadArguments("connect".to_owned()))?;
+        let Some(Amf0Value::Utf8String(app)) = properties.remove("app") else {
+            return Err(ProtocolError::BadArguments("connect".to_owned()));
+        };
+        self.app = Some(app);
+
+        self.send(
+            RtmpMessage::WindowAcknowledgement {
+                size: WINDOW_ACK_SIZE,
+            },
+            0,
+            out,
+        )?;
+        self.send(
+            RtmpMessage::SetPeerBandwidth {
+                size: WINDOW_ACK_SIZE,
+                limit_type: PeerBandwidthLimitType::Dynamic,
+            },
+            0,
+            out,
+        )?;
+        let packet = self
+            .serializer
+            .set_max_chunk_size(self.outbound_chunk_size, RtmpTimestamp::new(0))
+            .map_err(|e| ProtocolError::Message(e.to_string()))?;
+        out.extend_from_slice(&packet.bytes);
+
+        let server = HashMap::from([
+            ("fmsVer".to_owned(), string("LNX 9,0,124,2")),
+            ("capabilities".to_owned(), Amf0Value::Number(31.0)),
+        ]);
+        let mut status = status_object("status", "NetConnection.Connect.Success", "Connection succeeded.");
+        status.insert("objectEncoding".to_owned(), Amf0Value::Number(0.0));
+        let result = RtmpMessage::Amf0Command {
+            command_name: "_result".to_owned(),
+            transaction_id,
+            command_object: Amf0Value::Object(server),
+            additional_arguments: vec![Amf0Value::Object(status)],
+        };
+        self.send(result, 0, out)
+    }
+
+    /// Grants a `publish`: from now on audio/video/metadata become events.
+    pub fn accept_publish(&mut self, stream_id: u32, path: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.publishing_stream = Some(stream_id);
+        self.stream_begin(stream_id, out)?;
+        self.on_status(stream_id, "status", "NetStream.Publish.Start", &format!("{path} is now published."), out)
+    }
+
+    /// Grants a `play`: stream begin, `Play.Reset`, `Play.Start` (what
+    /// librtmp and rtmp2src wait for). No `|RtmpSampleAccess` or
+    /// `Data.Start` script data: ffmpeg would expose those as extra data
+    /// streams, and MediaMTX does not send them either.
+    pub fn accept_play(&mut self, stream_id: u32, path: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.stream_begin(stream_id, out)?;
+        self.on_status(stream_id, "status", "NetStream.Play.Reset", &format!("Playing and resetting {path}."), out)?;
+        self.on_status(stream_id, "status", "NetStream.Play.Start", &format!("Started playing {path}."), out)?;
+        Ok(())
+    }
+
+    /// Refuses a `publish` or `play` with an error status. Clients map
+    /// `NetStream.Play.StreamNotFound` to "stream not found" (rtmp2src,
+    /// librtmp) instead of waiting for a timeout.
+    pub fn reject(&mut self, stream_id: u32, code: &str, description: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.on_status(stream_id, "error", code, description, out)
+    }
+
+    /// Tells a reader the stream ended: Stream EOF (rtmp2src turns it into
+    /// EOS) and `UnpublishNotify` (librtmp stops on it; it ignores EOF).
+    pub fn end_of_stream(&mut self, stream_id: u32, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let eof = RtmpMessage::UserControl {
+            event_type: UserControlEventType::StreamEof,
+            stream_id: Some(stream_id),
+            buffer_length: None,
+            timestamp: None,
+        };
+        self.send(eof, 0, out)?;
+        self.on_status(stream_id, "status", "NetStream.Play.UnpublishNotify", "stream is offline", out)
+    }
+
+    /// Serializes one relayed frame towards this client.
+    pub fn write_frame(&mut self, stream_id: u32, frame: &Frame, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let payload = MessagePayload {
+            timestamp: RtmpTimestamp::new(frame.timestamp),
+            type_id: frame.message_type(),
+            message_stream_id: stream_id,
+            data: frame.payload.clone(),
+        };
+        self.write_payload(&payload, out)
+    }
+
+    fn stream_begin(&mut self, stream_id: u32, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let begin = RtmpMessage::UserControl {
+            event_type: UserControlEventType::StreamBegin,
+            stream_id: Some(stream_id),
+            buffer_length: None,
+            timestamp: None,
+        };
+        self.send(begin, 0, out)
+    }
+
+    fn on_status(
+        &mut self,
+        stream_id: u32,
+        level: &str,
+        code: &str,
+        description: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let status = Amf0Value::Object(status_object(level, code, description));
+        self.send_command("onStatus", 0.0, vec![status], stream_id, out)
+    }
+
+    fn send_command(
+        &mut self,
+        name: &str,
+        transaction_id: f64,
+        args: Vec<Amf0Value>,
+        stream_id: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let command = RtmpMessage::Amf0Command {
+            command_name: name.to_owned(),
+            transaction_id,
+            command_object: Amf0Value::Null,
+            additional_arguments: args,
+        };
+        self.send(command, stream_id, out)
+    }
+
+    fn send(&mut self, message: RtmpMessage, stream_id: u32, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let payload = message
+            .into_message_payload(RtmpTimestamp::new(0), stream_id)
+            .map_err(|e| ProtocolError::Message(e.to_string()))?;
+        self.write_payload(&payload, out)
+    }
+
+    fn write_payload(&mut self, payload: &MessagePayload, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        let packet = self
+            .serializer
+            .serialize(payload, false, false)
+            .map_err(|e| ProtocolError::Message(e.to_string()))?;
+        out.extend_from_slice(&packet.bytes);
+        Ok(())
+    }
+}
+
+fn string(s: &str) -> Amf0Value {
+    Amf0Value::Utf8String(s.to_owned())
+}
+
+fn status_object(level: &str, code: &str, description: &str) -> HashMap<String, Amf0Value> {
+    HashMap::from([
+        ("level".to_owned(), string(level)),
+        ("code".to_owned(), string(code)),
+        ("description".to_owned(), string(description)),
+    ])
+}
