@@ -1,1 +1,55 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>`.
+//!
+//! xtask never links GStreamer: it must build on a fresh machine so that it
+//! can install what the rest of the workspace needs (`deps`) before driving
+//! cargo. Every command except `deps` checks the prerequisites first.
+
+mod deps;
+mod image;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, test and run the RTMP ingest and its scenario harness"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check system prerequisites (GStreamer dev files and elements, ffmpeg)
+    /// and install missing ones with apt when running as root.
+    Deps(deps::Deps),
+    /// Run every test: unit, integration and the scenario suite.
+    Test(test::Test),
+    /// Build the local stand-in media server image (FROM scratch, static binary).
+    Image(image::Image),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let sh = Shell::new()?;
+    sh.change_dir(workspace_root());
+    match cli.command {
+        Command::Deps(cmd) => cmd.run(&sh),
+        Command::Test(cmd) => {
+            deps::ensure(&sh)?;
+            cmd.run(&sh)
+        }
+        Command::Image(cmd) => cmd.run(&sh),
+    }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_owned()
+}

@@ -161,7 +161,9 @@ impl WorkerConfig {
             });
         };
         for (var, raw) in env {
-            let Some(key) = var.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(key) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let key = key.to_ascii_lowercase();
             // Parse as a YAML scalar so numbers and `null` keep their type.
             let parsed: Value = serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone()));
@@ -196,7 +198,10 @@ impl WorkerConfig {
         if self.segment_duration < Duration::from_millis(100) {
             return Err(ConfigError::InvalidField {
                 field: "segment_duration",
-                reason: format!("{:?} is too short; expected at least 100ms", self.segment_duration),
+                reason: format!(
+                    "{:?} is too short; expected at least 100ms",
+                    self.segment_duration
+                ),
             });
         }
         if self.max_buffers == 0 {
@@ -238,7 +243,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -250,7 +258,10 @@ mod tests {
         assert_eq!(config.max_buffers, 10);
         assert_eq!(config.source, SourceElement::Rtmpsrc);
         assert_eq!(config.audio_validation_timeout, Duration::from_secs(2));
-        assert_eq!(config.rtmp_url().unwrap().expose(), "rtmp://localhost:1935/live/abc/in");
+        assert_eq!(
+            config.rtmp_url().unwrap().expose(),
+            "rtmp://localhost:1935/live/abc/in"
+        );
     }
 
     #[test]
@@ -284,7 +295,10 @@ mod tests {
             env(&[("INGEST_STREAM_ID", "s1"), ("INGEST_MEDIAMTX_RTMP_PORT", "1936")]),
         )
         .unwrap();
-        assert_eq!(config.rtmp_url().unwrap().expose(), "rtmp://localhost:1936/live/s1/in");
+        assert_eq!(
+            config.rtmp_url().unwrap().expose(),
+            "rtmp://localhost:1936/live/s1/in"
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub enum IngestError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Stream(#[from] StreamError),
-    #[error("GStreamer element '{element}' is not available: {reason} (run `cargo xtask deps` to install it)")]
+    #[error(
+        "GStreamer element '{element}' is not available: {reason} (run `cargo xtask deps` to install it)"
+    )]
     MissingElement { element: String, reason: String },
     #[error("GStreamer could not be initialised: {0}")]
     GstInit(String),

@@ -9,16 +9,32 @@ use crate::manifest::{ConnectionRecord, SegmentRecord};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
     /// A connection attempt starts (1-based attempt within the current outage).
-    Connecting { connection: u32, attempt: u32, url: String },
+    Connecting {
+        connection: u32,
+        attempt: u32,
+        url: String,
+    },
     /// The server sent the first bytes of the stream.
-    Connected { connection: u32 },
+    Connected {
+        connection: u32,
+    },
     /// Both tracks exist and carry H.264 and AAC.
     TracksValidated(ConnectionRecord),
     SegmentWritten(SegmentRecord),
-    Disconnected { connection: u32, reason: String },
-    Reconnecting { attempt: u32, delay_ms: u64, reason: String },
+    Disconnected {
+        connection: u32,
+        reason: String,
+    },
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     /// The worker stopped on an error it will not retry.
-    Failed { kind: String, error: String },
+    Failed {
+        kind: String,
+        error: String,
+    },
     Finished {
         video_segments: u64,
         audio_segments: u64,

@@ -69,7 +69,9 @@ impl Manifest {
         let mut line = serde_json::to_vec(entry).expect("manifest entries always serialise");
         line.push(b'\n');
         // One write per line keeps lines whole for a concurrent reader.
-        self.file.write_all(&line).map_err(|e| IngestError::io(&self.path, e))
+        self.file
+            .write_all(&line)
+            .map_err(|e| IngestError::io(&self.path, e))
     }
 
     /// Reads every entry of a manifest file.

@@ -32,7 +32,14 @@ use crate::tracks::{self, TrackCaps};
 
 /// Elements the ingest needs, for a prerequisite check.
 pub const REQUIRED_ELEMENTS: [&str; 8] = [
-    "rtmpsrc", "rtmp2src", "flvdemux", "h264parse", "aacparse", "capsfilter", "queue", "appsink",
+    "rtmpsrc",
+    "rtmp2src",
+    "flvdemux",
+    "h264parse",
+    "aacparse",
+    "capsfilter",
+    "queue",
+    "appsink",
 ];
 
 /// librtmp's default read timeout is 120 s; MediaMTX gives up on a silent
@@ -44,7 +51,10 @@ pub enum PipelineMessage {
     /// The first bytes came from the server.
     SourceData(Instant),
     /// flvdemux exposed a track.
-    Track { kind: MediaKind, caps: TrackCaps },
+    Track {
+        kind: MediaKind,
+        caps: TrackCaps,
+    },
     Buffer(MediaBuffer),
     CapsChanged {
         kind: MediaKind,
@@ -67,14 +77,17 @@ pub struct PipelineSettings<'a> {
 
 /// When bytes most recently left the source, and, per track, the arrival of
 /// each demuxed buffer still on its way to the appsink.
+/// Buffers demuxed but not yet at the appsink: (PTS, arrival).
+type InFlight = Mutex<VecDeque<(Option<u64>, Instant)>>;
+
 #[derive(Default)]
 struct ArrivalClock {
     latest_source: Mutex<Option<Instant>>,
-    in_flight: [Mutex<VecDeque<(Option<u64>, Instant)>>; 2],
+    in_flight: [InFlight; 2],
 }
 
 impl ArrivalClock {
-    fn queue(&self, kind: MediaKind) -> &Mutex<VecDeque<(Option<u64>, Instant)>> {
+    fn queue(&self, kind: MediaKind) -> &InFlight {
         &self.in_flight[match kind {
             MediaKind::Video => 0,
             MediaKind::Audio => 1,
@@ -89,8 +102,15 @@ impl ArrivalClock {
     }
 
     fn record_demuxed(&self, kind: MediaKind, pts: Option<u64>) {
-        let at = self.latest_source.lock().expect("arrival lock").unwrap_or_else(Instant::now);
-        self.queue(kind).lock().expect("arrival lock").push_back((pts, at));
+        let at = self
+            .latest_source
+            .lock()
+            .expect("arrival lock")
+            .unwrap_or_else(Instant::now);
+        self.queue(kind)
+            .lock()
+            .expect("arrival lock")
+            .push_back((pts, at));
     }
 
     /// Parsers pass buffers through one for one, so the oldest entry with a
@@ -143,7 +163,9 @@ impl IngestPipeline {
         let max_buffers = settings.max_buffers;
         let pad_tx = tx.clone();
         demux.connect_pad_added(move |_, pad| {
-            let Some(pipeline) = weak_pipeline.upgrade() else { return };
+            let Some(pipeline) = weak_pipeline.upgrade() else {
+                return;
+            };
             let kind = match pad.name().as_str() {
                 "video" => MediaKind::Video,
                 "audio" => MediaKind::Audio,
@@ -151,7 +173,10 @@ impl IngestPipeline {
             };
             let caps = pad.current_caps().map(|c| track_caps(&c)).unwrap_or_default();
             let acceptable = tracks::check(kind, &caps).is_ok();
-            let _ = pad_tx.send(PipelineMessage::Track { kind, caps: caps.clone() });
+            let _ = pad_tx.send(PipelineMessage::Track {
+                kind,
+                caps: caps.clone(),
+            });
             if !acceptable {
                 return;
             }
@@ -206,6 +231,20 @@ impl IngestPipeline {
     }
 }
 
+impl IngestPipeline {
+    /// Tears the graph down on a thread of its own. rtmpsrc's teardown can
+    /// wait for librtmp's blocking read to return (seconds, while a refused
+    /// stream keeps flowing); the worker must report and move on meanwhile.
+    pub fn release_in_background(self) {
+        let spawned = std::thread::Builder::new()
+            .name("ingest-teardown".into())
+            .spawn(move || drop(self));
+        if let Err(e) = spawned {
+            tracing::warn!("tearing the pipeline down inline: {e}");
+        }
+    }
+}
+
 impl Drop for IngestPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
@@ -234,7 +273,9 @@ impl Branch {
                 (parse, caps)
             }
             MediaKind::Audio => {
-                let caps = gst::Caps::builder("audio/mpeg").field("stream-format", "adts").build();
+                let caps = gst::Caps::builder("audio/mpeg")
+                    .field("stream-format", "adts")
+                    .build();
                 (make("aacparse")?, caps)
             }
         };
@@ -256,10 +297,14 @@ impl Branch {
         sink.set_drop(false);
 
         let elements = [&parser, &filter, &queue, sink.upcast_ref()];
-        pipeline.add_many(elements).map_err(|e| pipeline_error("pipeline", e))?;
+        pipeline
+            .add_many(elements)
+            .map_err(|e| pipeline_error("pipeline", e))?;
         gst::Element::link_many(elements).map_err(|e| pipeline_error("branch", e))?;
         for element in elements {
-            element.sync_state_with_parent().map_err(|e| pipeline_error("branch", e))?;
+            element
+                .sync_state_with_parent()
+                .map_err(|e| pipeline_error("branch", e))?;
         }
         let parser_sink = parser.static_pad("sink").expect("parsers have a sink pad");
         demux_pad
@@ -310,7 +355,8 @@ impl Branch {
                 };
                 // An unbounded channel: this streaming thread never waits on
                 // the consumer.
-                tx.send(PipelineMessage::Buffer(media)).map_err(|_| gst::FlowError::Flushing)?;
+                tx.send(PipelineMessage::Buffer(media))
+                    .map_err(|_| gst::FlowError::Flushing)?;
                 Ok(gst::FlowSuccess::Ok)
             })
             .build()
@@ -389,7 +435,10 @@ mod tests {
             };
             let pipeline = IngestPipeline::build(&settings, tx).unwrap();
             let factories = pipeline.element_factories();
-            assert!(factories.contains(&source.factory_name().to_owned()), "{factories:?}");
+            assert!(
+                factories.contains(&source.factory_name().to_owned()),
+                "{factories:?}"
+            );
             assert!(factories.contains(&"flvdemux".to_owned()), "{factories:?}");
             assert!(factories.iter().all(|f| !f.contains("rtsp")), "{factories:?}");
         }

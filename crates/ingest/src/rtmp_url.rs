@@ -35,13 +35,17 @@ impl RtmpUrl {
             url: redacted_input.clone(),
             reason,
         };
-        let parsed = url::Url::parse(trimmed)
-            .map_err(|e| invalid(format!("it is not a URL ({e}); expected rtmp://HOST[:PORT]/APP/STREAM")))?;
+        let parsed = url::Url::parse(trimmed).map_err(|e| {
+            invalid(format!(
+                "it is not a URL ({e}); expected rtmp://HOST[:PORT]/APP/STREAM"
+            ))
+        })?;
         match parsed.scheme() {
             "rtmp" => {}
             "rtsp" | "rtsps" => {
                 return Err(invalid(
-                    "RTSP is not supported: this ingest requires RTMP, so the URL must start with 'rtmp://'".into(),
+                    "RTSP is not supported: this ingest requires RTMP, so the URL must start with 'rtmp://'"
+                        .into(),
                 ));
             }
             other => {
@@ -61,7 +65,8 @@ impl RtmpUrl {
         // must exist, and MediaMTX paths need at least two segments.
         if segments.len() < 2 {
             return Err(invalid(
-                "the URL has no stream path; expected rtmp://HOST[:PORT]/APP/STREAM, e.g. /live/<id>/in".into(),
+                "the URL has no stream path; expected rtmp://HOST[:PORT]/APP/STREAM, e.g. /live/<id>/in"
+                    .into(),
             ));
         }
         Ok(Self {
@@ -165,7 +170,10 @@ mod tests {
     #[case("rtmp://host:1935/live", "no stream path")]
     fn refuses_bad_urls(#[case] raw: &str, #[case] fragment: &str) {
         let message = RtmpUrl::parse(raw).unwrap_err().to_string();
-        assert!(message.contains(fragment), "{message:?} should contain {fragment:?}");
+        assert!(
+            message.contains(fragment),
+            "{message:?} should contain {fragment:?}"
+        );
     }
 
     #[test]

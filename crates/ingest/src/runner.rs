@@ -181,7 +181,9 @@ impl WorkerHandle {
     pub async fn wait(mut self) -> Result<RunSummary, IngestError> {
         let done = self.done.take().expect("wait is called once");
         let result = done.await.unwrap_or_else(|_| {
-            Err(IngestError::GstInit("the worker thread ended without a result".into()))
+            Err(IngestError::GstInit(
+                "the worker thread ended without a result".into(),
+            ))
         });
         if let Some(thread) = self.thread.take() {
             // The result was sent as the thread's last act; joining is quick.

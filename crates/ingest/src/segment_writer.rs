@@ -78,7 +78,9 @@ impl SegmentWriter {
                 // A segment that was never closed must not linger half-written.
                 let _ = std::fs::remove_file(&stale.temp);
             }
-            let temp = self.dir.join(format!(".{}.part", segment_file_name(frame.kind, index)));
+            let temp = self
+                .dir
+                .join(format!(".{}.part", segment_file_name(frame.kind, index)));
             let file = File::create(&temp).map_err(|e| IngestError::io(&temp, e))?;
             let ts = TsWriter::new(BufWriter::with_capacity(256 * 1024, file), frame.kind)
                 .map_err(|e| IngestError::io(&temp, e))?;
@@ -103,7 +105,10 @@ impl SegmentWriter {
             .ok_or_else(|| {
                 IngestError::io(
                     &self.dir,
-                    std::io::Error::other(format!("{} segment {} was closed but never opened", closed.kind, closed.index)),
+                    std::io::Error::other(format!(
+                        "{} segment {} was closed but never opened",
+                        closed.kind, closed.index
+                    )),
                 )
             })?;
         let bytes = open.ts.bytes_written();
@@ -129,9 +134,9 @@ impl SegmentWriter {
             end: closed.end,
             starts_with_keyframe: closed.starts_with_keyframe,
             connection: self.connection,
-            write_latency_ms: closed
-                .closed_by
-                .map_or(0.0, |t| visible_at.saturating_duration_since(t).as_secs_f64() * 1e3),
+            write_latency_ms: closed.closed_by.map_or(0.0, |t| {
+                visible_at.saturating_duration_since(t).as_secs_f64() * 1e3
+            }),
         };
         self.manifest.append(&ManifestEntry::Segment(record.clone()))?;
         Ok(record)

@@ -58,10 +58,17 @@ pub struct ClosedSegment {
 #[derive(Debug)]
 pub enum SegmentEvent<P> {
     /// Append this frame to segment `index` of its kind.
-    Append { index: u64, frame: Frame<P> },
+    Append {
+        index: u64,
+        frame: Frame<P>,
+    },
     Closed(ClosedSegment),
     /// Frames that cannot be placed in any segment, said out loud.
-    Discarded { kind: MediaKind, frames: u64, reason: &'static str },
+    Discarded {
+        kind: MediaKind,
+        frames: u64,
+        reason: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -92,7 +99,14 @@ impl OpenSegment {
         self.last_frame = frame.duration;
     }
 
-    fn close(self, kind: MediaKind, end_at: u64, end: SegmentEnd, target: u64, closed_by: Option<Instant>) -> ClosedSegment {
+    fn close(
+        self,
+        kind: MediaKind,
+        end_at: u64,
+        end: SegmentEnd,
+        target: u64,
+        closed_by: Option<Instant>,
+    ) -> ClosedSegment {
         let duration = end_at.saturating_sub(self.start);
         ClosedSegment {
             kind,
@@ -181,7 +195,10 @@ impl<P> Segmenter<P> {
                 self.target,
                 frame.arrival,
             )));
-            self.cuts.push_back(Cut { closes: closing, at: frame.pts });
+            self.cuts.push_back(Cut {
+                closes: closing,
+                at: frame.pts,
+            });
             self.open_video(&frame);
         }
         self.append_video(frame, events);
@@ -381,7 +398,14 @@ mod tests {
                     (Some(v), Some(a)) => v.dts <= a.dts,
                     (v, _) => v.is_some(),
                 };
-                out.push(if take_video { video.pop_front() } else { audio.pop_front() }.unwrap());
+                out.push(
+                    if take_video {
+                        video.pop_front()
+                    } else {
+                        audio.pop_front()
+                    }
+                    .unwrap(),
+                );
             }
             out
         }
@@ -449,7 +473,10 @@ mod tests {
         };
         let closed = run(stream.frames(12), 6 * SEC);
         let video = of_kind(&closed, MediaKind::Video);
-        assert_eq!(video.iter().map(|s| (s.2, s.4)).collect::<Vec<_>>(), [(67, 180), (6067, 180)]);
+        assert_eq!(
+            video.iter().map(|s| (s.2, s.4)).collect::<Vec<_>>(),
+            [(67, 180), (6067, 180)]
+        );
         assert_eq!(of_kind(&closed, MediaKind::Audio).len(), 2);
     }
 
@@ -530,7 +557,10 @@ mod tests {
         for s in &closed {
             assert!(s.3 <= 8000, "segment too long after a jump: {s:?}");
         }
-        assert_eq!(of_kind(&closed, MediaKind::Video).len(), of_kind(&closed, MediaKind::Audio).len());
+        assert_eq!(
+            of_kind(&closed, MediaKind::Video).len(),
+            of_kind(&closed, MediaKind::Audio).len()
+        );
     }
 
     #[test]

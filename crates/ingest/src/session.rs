@@ -28,7 +28,9 @@ pub(crate) enum SessionEnd {
     /// Refused or unreachable before any byte of media arrived.
     ConnectFailed(String),
     /// Media flowed, then the stream ended or the connection dropped.
-    Ended { reason: String },
+    Ended {
+        reason: String,
+    },
     /// The stream cannot be served; retrying will not help.
     Refused(StreamError),
     Stopped,
@@ -80,7 +82,8 @@ impl Session<'_> {
             return Ok(SessionEnd::ConnectFailed(reason));
         }
         self.writer.begin_connection(self.connection);
-        let mut segmenter: Segmenter<Bytes> = Segmenter::new(self.config.segment_duration.as_nanos() as u64, *self.next_index);
+        let mut segmenter: Segmenter<Bytes> =
+            Segmenter::new(self.config.segment_duration.as_nanos() as u64, *self.next_index);
         let mut timelines: [Option<TrackTimeline>; 2] = [None, None];
         let mut tracks = Tracks {
             caps: [None, None],
@@ -142,7 +145,9 @@ impl Session<'_> {
                         continue;
                     }
                     tracks.held.push(buffer);
-                    if let ([Some(video), Some(audio)], [Some(v), Some(a)]) = (&tracks.caps, tracks.first_buffer) {
+                    if let ([Some(video), Some(audio)], [Some(v), Some(a)]) =
+                        (&tracks.caps, tracks.first_buffer)
+                    {
                         tracks.validated = true;
                         let record = ConnectionRecord {
                             connection: self.connection,
@@ -151,7 +156,9 @@ impl Session<'_> {
                             first_video_ms: millis(v.saturating_duration_since(connect_started)),
                             first_audio_ms: millis(a.saturating_duration_since(connect_started)),
                         };
-                        self.writer.manifest().append(&ManifestEntry::Connection(record.clone()))?;
+                        self.writer
+                            .manifest()
+                            .append(&ManifestEntry::Connection(record.clone()))?;
                         self.events.emit(WorkerEvent::TracksValidated(record));
                         for held in std::mem::take(&mut tracks.held) {
                             self.feed(&mut segmenter, &mut timelines, held)?;
@@ -170,7 +177,11 @@ impl Session<'_> {
                         reason: "the stream ended".into(),
                     };
                 }
-                PipelineMessage::Error { element, message, debug: details } => {
+                PipelineMessage::Error {
+                    element,
+                    message,
+                    debug: details,
+                } => {
                     tracing::debug!(%element, ?details, "pipeline error");
                     if received_data {
                         break SessionEnd::Ended {
@@ -181,7 +192,7 @@ impl Session<'_> {
                 }
             }
         };
-        drop(pipeline);
+        pipeline.release_in_background();
         if tracks.validated {
             self.flush(segmenter.finish(Some(Instant::now())))?;
         }

@@ -51,7 +51,12 @@ impl TrackTimeline {
         }
     }
 
-    pub fn normalise(&mut self, pts: Option<u64>, dts: Option<u64>, duration: Option<u64>) -> NormalisedTimes {
+    pub fn normalise(
+        &mut self,
+        pts: Option<u64>,
+        dts: Option<u64>,
+        duration: Option<u64>,
+    ) -> NormalisedTimes {
         let expected = self.last_dts.map(|d| d + self.last_duration);
         let raw_dts = dts.or(pts).map(|t| t as i64);
         let composition = match (pts, dts) {
@@ -119,7 +124,10 @@ mod tests {
         let mut t = TrackTimeline::video();
         for i in 0..10 {
             let n = t.normalise(Some(i * 40 * MS + 80 * MS), Some(i * 40 * MS), None);
-            assert_eq!((n.dts, n.pts, n.jumped), (i * 40 * MS, i * 40 * MS + 80 * MS, false));
+            assert_eq!(
+                (n.dts, n.pts, n.jumped),
+                (i * 40 * MS, i * 40 * MS + 80 * MS, false)
+            );
         }
     }
 
@@ -139,7 +147,11 @@ mod tests {
         let forward = t.normalise(Some(100_000 * MS), Some(100_000 * MS), Some(frame));
         assert!(forward.jumped);
         assert_eq!(forward.pts, frame);
-        let next = t.normalise(Some(100_000 * MS + frame), Some(100_000 * MS + frame), Some(frame));
+        let next = t.normalise(
+            Some(100_000 * MS + frame),
+            Some(100_000 * MS + frame),
+            Some(frame),
+        );
         assert_eq!((next.pts, next.jumped), (2 * frame, false));
         let backward = t.normalise(Some(5 * MS), Some(5 * MS), Some(frame));
         assert!(backward.jumped);

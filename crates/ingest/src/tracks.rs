@@ -99,7 +99,12 @@ mod tests {
     #[case(MediaKind::Audio, caps("audio/x-speex", None, None), "found Speex", "AAC")]
     #[case(MediaKind::Video, caps("video/x-flash-video", None, None), "FLV1", "H.264")]
     #[case(MediaKind::Video, caps("video/x-vp6-flash", None, None), "VP6", "H.264")]
-    #[case(MediaKind::Video, caps("video/x-something", None, None), "unknown (video/x-something)", "H.264")]
+    #[case(
+        MediaKind::Video,
+        caps("video/x-something", None, None),
+        "unknown (video/x-something)",
+        "H.264"
+    )]
     fn refuses_other_codecs_naming_both(
         #[case] kind: MediaKind,
         #[case] caps: TrackCaps,

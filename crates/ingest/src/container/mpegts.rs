@@ -162,7 +162,13 @@ fn pat_section() -> Vec<u8> {
 fn pmt_section(stream_type: u8) -> Vec<u8> {
     let mut s = vec![0x02, 0xB0, 18, 0x00, 0x01, 0xC1, 0x00, 0x00];
     s.extend_from_slice(&[0xE0 | (MEDIA_PID >> 8) as u8, MEDIA_PID as u8, 0xF0, 0x00]);
-    s.extend_from_slice(&[stream_type, 0xE0 | (MEDIA_PID >> 8) as u8, MEDIA_PID as u8, 0xF0, 0x00]);
+    s.extend_from_slice(&[
+        stream_type,
+        0xE0 | (MEDIA_PID >> 8) as u8,
+        MEDIA_PID as u8,
+        0xF0,
+        0x00,
+    ]);
     with_crc(s)
 }
 
@@ -184,7 +190,11 @@ fn crc32_mpeg2(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte) << 24;
         for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -202,9 +212,14 @@ mod tests {
     #[test]
     fn every_packet_is_188_bytes_with_sync() {
         let mut writer = TsWriter::new(Vec::new(), MediaKind::Video).unwrap();
-        for (i, size) in [1usize, 150, 170, 182, 183, 184, 185, 5000, 70_000].into_iter().enumerate() {
+        for (i, size) in [1usize, 150, 170, 182, 183, 184, 185, 5000, 70_000]
+            .into_iter()
+            .enumerate()
+        {
             let t = i as u64 * 33_000_000;
-            writer.write_frame(t + 66_000_000, t, i == 0, &vec![0xAB; size]).unwrap();
+            writer
+                .write_frame(t + 66_000_000, t, i == 0, &vec![0xAB; size])
+                .unwrap();
         }
         let bytes = writer.into_inner();
         assert_eq!(bytes.len() % PACKET, 0);
@@ -215,7 +230,9 @@ mod tests {
     fn continuity_counter_wraps_per_packet() {
         let mut writer = TsWriter::new(Vec::new(), MediaKind::Audio).unwrap();
         for i in 0..20u64 {
-            writer.write_frame(i * 21_000_000, i * 21_000_000, true, &[0x11; 300]).unwrap();
+            writer
+                .write_frame(i * 21_000_000, i * 21_000_000, true, &[0x11; 300])
+                .unwrap();
         }
         let bytes = writer.into_inner();
         let counters: Vec<u8> = bytes.chunks(PACKET).skip(2).map(|p| p[3] & 0x0F).collect();

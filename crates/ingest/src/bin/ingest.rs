@@ -1,0 +1,173 @@
+//! `ingest`: pull one RTMP stream into keyframe-aligned segments.
+//!
+//! Prints one line per worker event. Waits for a missing or ended stream to
+//! come back (use `--once` to exit when it ends); Ctrl-C flushes the partial
+//! segment and exits 0; a fatal error exits non-zero with the reason.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerRunner};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Pull an RTMP stream (H.264 + AAC) into keyframe-aligned MPEG-TS segments"
+)]
+struct Args {
+    /// Stream to pull, e.g. rtmp://mediamtx:1935/live/<id>/in
+    #[arg(long)]
+    url: Option<String>,
+    /// Output directory; segments go to DIR/<stream id>/
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// YAML or JSON worker configuration; flags and INGEST_* variables override it
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Target segment duration, e.g. 6s or 500ms
+    #[arg(long, value_parser = humantime::parse_duration)]
+    segment_duration: Option<Duration>,
+    /// RTMP source element
+    #[arg(long, value_parser = parse_source)]
+    source: Option<SourceElement>,
+    /// Capacity of each branch's queue and appsink
+    #[arg(long)]
+    max_buffers: Option<u32>,
+    /// How long to wait for the second track before refusing the stream
+    #[arg(long, value_parser = humantime::parse_duration)]
+    audio_validation_timeout: Option<Duration>,
+    /// Print events as JSON lines
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when the stream ends instead of waiting for it to return
+    #[arg(long)]
+    once: bool,
+}
+
+fn parse_source(raw: &str) -> Result<SourceElement, String> {
+    raw.parse().map_err(|e: ingest::ConfigError| e.to_string())
+}
+
+impl Args {
+    fn worker_config(&self) -> Result<WorkerConfig> {
+        let mut config = match (&self.config, &self.url) {
+            (Some(file), _) => {
+                WorkerConfig::load(Some(file)).with_context(|| format!("loading {}", file.display()))?
+            }
+            (None, Some(url)) => WorkerConfig::for_url(url)?,
+            (None, None) => WorkerConfig::load(None)
+                .context("no --url or --config given, and INGEST_* variables do not name a stream")?,
+        };
+        if let (Some(_), Some(url)) = (&self.config, &self.url) {
+            let from_url = WorkerConfig::for_url(url)?;
+            config.url = from_url.url;
+            config.stream_id = from_url.stream_id;
+        }
+        if let Some(out) = &self.out {
+            config.output_dir = out.clone();
+        }
+        if let Some(d) = self.segment_duration {
+            config.segment_duration = d;
+        }
+        if let Some(s) = self.source {
+            config.source = s;
+        }
+        if let Some(n) = self.max_buffers {
+            config.max_buffers = n;
+        }
+        if let Some(t) = self.audio_validation_timeout {
+            config.audio_validation_timeout = t;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn describe(event: &WorkerEvent) -> String {
+    match event {
+        WorkerEvent::Connecting {
+            connection,
+            attempt,
+            url,
+        } => {
+            format!("connecting: {url} (connection {connection}, attempt {attempt})")
+        }
+        WorkerEvent::Connected { connection } => format!("connected: connection {connection} is receiving"),
+        WorkerEvent::TracksValidated(c) => format!(
+            "tracks validated: {} + {} (first video after {:.0} ms, first audio after {:.0} ms)",
+            c.video_codec, c.audio_codec, c.first_video_ms, c.first_audio_ms
+        ),
+        WorkerEvent::SegmentWritten(s) => format!(
+            "segment: {} start {:.3}s duration {:.3}s, {} frames, {} bytes{}, written {:.1} ms after its last buffer arrived",
+            s.file,
+            s.start_s,
+            s.duration_s,
+            s.frames,
+            s.bytes,
+            if s.partial { ", partial" } else { "" },
+            s.write_latency_ms
+        ),
+        WorkerEvent::Disconnected { connection, reason } => {
+            format!("disconnected: connection {connection}: {reason}")
+        }
+        WorkerEvent::Reconnecting {
+            attempt,
+            delay_ms,
+            reason,
+        } => {
+            format!("reconnecting: attempt {attempt} in {delay_ms} ms ({reason})")
+        }
+        WorkerEvent::Failed { kind, error } => format!("failed ({kind}): {error}"),
+        WorkerEvent::Finished {
+            video_segments,
+            audio_segments,
+            connections,
+        } => format!(
+            "finished: {video_segments} video and {audio_segments} audio segments over {connections} connection(s)"
+        ),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    let args = Args::parse();
+    let config = args.worker_config()?;
+    let mut handle = WorkerRunner::new(config).stop_when_stream_ends(args.once).spawn();
+    let stopper = handle.stopper();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stopper.stop();
+        }
+    });
+    while let Some(event) = handle.next_event().await {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(&event).context("serialising an event")?
+            );
+        } else {
+            println!("{}", describe(&event));
+        }
+    }
+    handle.wait().await?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The ingest against a real RTMP server, real ffmpeg publishers and real
+//! GStreamer sources; every segment checked with ffprobe.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ingest::manifest::{MANIFEST_FILE, Manifest};
+use ingest::{ManifestEntry, MediaKind, SegmentRecord, SourceElement, WorkerEvent};
+use media_tools::{AudioCodec, PublishOptions, decode_errors, probe};
+use rstest::rstest;
+use support::*;
+
+fn segments(events: &[WorkerEvent], kind: MediaKind) -> Vec<SegmentRecord> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            WorkerEvent::SegmentWritten(s) if s.kind == kind => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failure(events: &[WorkerEvent]) -> Option<(String, String)> {
+    events.iter().find_map(|e| match e {
+        WorkerEvent::Failed { kind, error } => Some((kind.clone(), error.clone())),
+        _ => None,
+    })
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_second_stream_becomes_five_checked_pairs(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let world = World::new();
+    let id = world.stream_id("happy");
+    let fixture = fixture(&small_recipe("happy-30s", 30.0)).await;
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    publisher
+        .finish(DEADLINE)
+        .await
+        .expect("ffmpeg publishes the whole fixture");
+    let events = collect_events(&mut worker).await;
+    worker.wait().await.expect("the worker finishes cleanly");
+
+    let dir = world.stream_dir(&id);
+    for (kind, frame_s, codec) in [
+        (MediaKind::Video, 1.0 / 30.0, "h264"),
+        (MediaKind::Audio, 1024.0 / 48_000.0, "aac"),
+    ] {
+        let written = segments(&events, kind);
+        assert_eq!(written.len(), 5, "{kind} segments: {written:#?}");
+        for (i, segment) in written.iter().enumerate() {
+            assert_eq!(segment.index, i as u64);
+            assert!((segment.duration_s - 6.0).abs() <= frame_s + 1e-3, "{segment:?}");
+            let report = probe(&dir.join(&segment.file))
+                .await
+                .expect("ffprobe opens the segment");
+            assert_eq!(report.format_name, "mpegts");
+            let stream = report.stream(kind.as_str()).expect("the segment holds its track");
+            assert_eq!(stream.codec_name, codec);
+            let probed = report.duration_s.expect("ffprobe knows the duration");
+            assert!(
+                (probed - 6.0).abs() <= 2.0 * frame_s + 1e-3,
+                "{}: ffprobe says {probed}",
+                segment.file
+            );
+            if kind == MediaKind::Video {
+                assert_eq!(report.first_video_frame_is_key, Some(true), "{}", segment.file);
+                assert_eq!(stream.frames, Some(segment.frames), "{}", segment.file);
+                let errors = decode_errors(&dir.join(&segment.file)).await.unwrap();
+                assert!(
+                    errors.is_empty(),
+                    "{} does not decode alone: {errors}",
+                    segment.file
+                );
+            }
+        }
+    }
+    let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).unwrap();
+    let in_manifest = manifest
+        .iter()
+        .filter(|e| matches!(e, ManifestEntry::Segment(_)))
+        .count();
+    assert_eq!(in_manifest, 10);
+    assert!(
+        manifest
+            .iter()
+            .any(|e| matches!(e, ManifestEntry::Connection(c) if c.first_video_ms > 0.0))
+    );
+    assert!(segment_files(&dir).iter().all(|n| !n.ends_with(".part")));
+}
+
+#[rstest]
+#[case::video_only(false, true, "audio track required")]
+#[case::audio_only(true, false, "video track required")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_missing_a_track_is_refused_without_segments(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+    #[case] audio: bool,
+    #[case] video: bool,
+    #[case] message: &str,
+) {
+    let world = World::new();
+    let id = world.stream_id("onetrack");
+    let recipe = media_tools::FixtureRecipe {
+        audio,
+        video,
+        ..small_recipe(&format!("tracks-{audio}-{video}"), 10.0)
+    };
+    let fixture = fixture(&recipe).await;
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    let events = collect_events(&mut worker).await;
+    let error = worker.wait().await.expect_err("the stream is refused");
+    assert_eq!(error.kind(), "missing_track");
+    let (kind, text) = failure(&events).expect("a failed event");
+    assert_eq!(kind, "missing_track");
+    assert!(text.contains(message), "{text}");
+    assert!(text.contains("2s"), "the error names the timeout: {text}");
+    assert!(segment_files(&world.stream_dir(&id)).is_empty());
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_codec_is_refused_by_name(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let world = World::new();
+    let id = world.stream_id("mp3");
+    let recipe = media_tools::FixtureRecipe {
+        audio_codec: AudioCodec::Mp3,
+        sample_rate: 44_100,
+        ..small_recipe("mp3-audio", 10.0)
+    };
+    let fixture = fixture(&recipe).await;
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    let events = collect_events(&mut worker).await;
+    assert!(worker.wait().await.is_err());
+    let (kind, text) = failure(&events).expect("a failed event");
+    assert_eq!(kind, "unsupported_codec");
+    assert!(text.contains("found MP3") && text.contains("AAC"), "{text}");
+    assert!(segment_files(&world.stream_dir(&id)).is_empty());
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_published_late_is_picked_up(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let world = World::new();
+    let id = world.stream_id("late");
+    let fixture = fixture(&small_recipe("late-8s", 8.0)).await;
+    let started = Instant::now();
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    // The worker is refused while nobody publishes; publish once it has been
+    // retrying for 3 s, judged from its own reconnect events.
+    let mut early = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        let event = tokio::time::timeout(DEADLINE, worker.next_event())
+            .await
+            .expect("the worker keeps reporting")
+            .expect("the worker keeps running");
+        early.push(event);
+    }
+    assert!(
+        early
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::Reconnecting { .. })),
+        "{early:#?}"
+    );
+    assert!(!early.iter().any(|e| matches!(e, WorkerEvent::Connected { .. })));
+    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    publisher.finish(DEADLINE).await.expect("ffmpeg publishes");
+    let events = collect_events(&mut worker).await;
+    worker.wait().await.expect("the worker finishes cleanly");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, WorkerEvent::TracksValidated(_)))
+    );
+    let video = segments(&events, MediaKind::Video);
+    let audio = segments(&events, MediaKind::Audio);
+    assert_eq!(video.len(), 2, "{video:#?}");
+    assert_eq!(audio.len(), video.len());
+}

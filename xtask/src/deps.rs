@@ -1,0 +1,198 @@
+//! Prerequisites: what must be on the machine, how to tell, and which
+//! Debian package brings it.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use xshell::{Shell, cmd};
+
+#[derive(Debug, Args)]
+pub struct Deps {
+    /// Only report; never install
+    #[arg(long)]
+    check: bool,
+}
+
+impl Deps {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        if self.check {
+            let missing = missing(sh);
+            report(&missing);
+            if !missing.is_empty() {
+                bail!("missing prerequisites; run: {}", install_command(&missing, false));
+            }
+            return Ok(());
+        }
+        ensure(sh)
+    }
+}
+
+struct Requirement {
+    what: &'static str,
+    package: &'static str,
+    check: Check,
+}
+
+enum Check {
+    PkgConfig(&'static str),
+    Element(&'static str),
+    Program(&'static str),
+}
+
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        what: "pkg-config",
+        package: "pkg-config",
+        check: Check::Program("pkg-config"),
+    },
+    Requirement {
+        what: "pkg-config gstreamer-1.0",
+        package: "libgstreamer1.0-dev",
+        check: Check::PkgConfig("gstreamer-1.0"),
+    },
+    Requirement {
+        what: "pkg-config gstreamer-app-1.0",
+        package: "libgstreamer-plugins-base1.0-dev",
+        check: Check::PkgConfig("gstreamer-app-1.0"),
+    },
+    Requirement {
+        what: "gst-inspect-1.0",
+        package: "gstreamer1.0-tools",
+        check: Check::Program("gst-inspect-1.0"),
+    },
+    Requirement {
+        what: "element rtmpsrc",
+        package: "gstreamer1.0-plugins-bad",
+        check: Check::Element("rtmpsrc"),
+    },
+    Requirement {
+        what: "element rtmp2src",
+        package: "gstreamer1.0-plugins-bad",
+        check: Check::Element("rtmp2src"),
+    },
+    Requirement {
+        what: "element h264parse",
+        package: "gstreamer1.0-plugins-bad",
+        check: Check::Element("h264parse"),
+    },
+    Requirement {
+        what: "element flvdemux",
+        package: "gstreamer1.0-plugins-good",
+        check: Check::Element("flvdemux"),
+    },
+    Requirement {
+        what: "element aacparse",
+        package: "gstreamer1.0-plugins-good",
+        check: Check::Element("aacparse"),
+    },
+    Requirement {
+        what: "element queue",
+        package: "libgstreamer1.0-0",
+        check: Check::Element("queue"),
+    },
+    Requirement {
+        what: "element appsink",
+        package: "gstreamer1.0-plugins-base",
+        check: Check::Element("appsink"),
+    },
+    Requirement {
+        what: "ffmpeg",
+        package: "ffmpeg",
+        check: Check::Program("ffmpeg"),
+    },
+    Requirement {
+        what: "ffprobe",
+        package: "ffmpeg",
+        check: Check::Program("ffprobe"),
+    },
+];
+
+fn present(sh: &Shell, check: &Check) -> bool {
+    let quiet = |c: xshell::Cmd<'_>| c.quiet().ignore_stdout().ignore_stderr().run().is_ok();
+    match check {
+        Check::Program(name) => quiet(cmd!(sh, "sh -c 'command -v \"$0\"' {name}")),
+        Check::PkgConfig(module) => quiet(cmd!(sh, "pkg-config --exists {module}")),
+        Check::Element(element) => quiet(cmd!(sh, "gst-inspect-1.0 --exists {element}")),
+    }
+}
+
+fn missing(sh: &Shell) -> Vec<&'static Requirement> {
+    REQUIREMENTS.iter().filter(|r| !present(sh, &r.check)).collect()
+}
+
+fn packages(missing: &[&Requirement]) -> Vec<&'static str> {
+    let mut packages: Vec<&str> = missing.iter().map(|r| r.package).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    packages
+}
+
+fn install_command(missing: &[&Requirement], as_root: bool) -> String {
+    let sudo = if as_root { "" } else { "sudo " };
+    format!(
+        "{sudo}apt-get update && {sudo}apt-get install -y --no-install-recommends {}",
+        packages(missing).join(" ")
+    )
+}
+
+fn report(missing: &[&Requirement]) {
+    for r in missing {
+        eprintln!("missing: {} (Debian package {})", r.what, r.package);
+    }
+}
+
+fn is_root(sh: &Shell) -> bool {
+    cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0")
+}
+
+/// Makes sure every prerequisite is present, installing with apt as root.
+pub fn ensure(sh: &Shell) -> Result<()> {
+    let missing = missing(sh);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    report(&missing);
+    let has_apt = present(sh, &Check::Program("apt-get"));
+    if !is_root(sh) || !has_apt {
+        bail!(
+            "missing prerequisites; install them with:\n    {}",
+            install_command(&missing, false)
+        );
+    }
+    let packages = packages(&missing);
+    let listed = packages.join(" ");
+    eprintln!("installing: {listed}");
+    cmd!(sh, "apt-get update -qq").run()?;
+    cmd!(sh, "apt-get install -y -qq --no-install-recommends {packages...}")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()?;
+    let still = self::missing(sh);
+    if !still.is_empty() {
+        report(&still);
+        bail!("prerequisites still missing after installing: {listed}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_command_names_each_package_once() {
+        let missing: Vec<&Requirement> = REQUIREMENTS.iter().collect();
+        let command = install_command(&missing, false);
+        assert_eq!(
+            command.matches("gstreamer1.0-plugins-bad").count(),
+            1,
+            "{command}"
+        );
+        assert!(
+            command.starts_with("sudo apt-get update && sudo apt-get install"),
+            "{command}"
+        );
+        assert!(command.contains("ffmpeg"));
+    }
+}
