@@ -105,8 +105,9 @@ impl FixtureRecipe {
         format!("{}-{hash:016x}", self.name)
     }
 
-    /// ffmpeg arguments that generate this fixture into `output` (Matroska,
-    /// which holds every codec a recipe can name).
+    /// ffmpeg arguments that generate this fixture into `output`, as FLV:
+    /// what RTMP carries, so publishing is a plain copy, and simple enough
+    /// for [`crate::flv`] to split at a tag boundary.
     pub fn ffmpeg_args(&self, output: &Path) -> Vec<String> {
         let d = format!("{}", self.duration_s);
         let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -166,7 +167,7 @@ impl FixtureRecipe {
             args.extend(["-ar".into(), self.sample_rate.to_string()]);
             args.extend(["-ac".into(), self.channels.to_string()]);
         }
-        args.extend(["-t".into(), d, "-f".into(), "matroska".into()]);
+        args.extend(["-t".into(), d, "-f".into(), "flv".into()]);
         args.push(output.display().to_string());
         args
     }
@@ -175,7 +176,7 @@ impl FixtureRecipe {
     /// returns its path. Safe to call from parallel tests: each build writes
     /// a private temporary file and renames it into place.
     pub async fn ensure_built(&self, cache_dir: &Path) -> Result<PathBuf, ToolError> {
-        let path = cache_dir.join(format!("{}.mkv", self.cache_key()));
+        let path = cache_dir.join(format!("{}.flv", self.cache_key()));
         if path.exists() {
             return Ok(path);
         }
@@ -185,7 +186,11 @@ impl FixtureRecipe {
                 path: cache_dir.to_owned(),
                 source,
             })?;
-        let temp = cache_dir.join(format!(".{}.{}.part", self.cache_key(), std::process::id()));
+        // Parallel tests may build the same fixture; each writes its own
+        // temporary file and the renames are atomic.
+        static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = cache_dir.join(format!(".{}.{}-{build}.part", self.cache_key(), std::process::id()));
         let output = tokio::process::Command::new("ffmpeg")
             .args(self.ffmpeg_args(&temp))
             .kill_on_drop(true)
@@ -241,7 +246,7 @@ mod tests {
     fn video_only_recipe_has_no_audio_input() {
         let mut recipe = FixtureRecipe::seed("v");
         recipe.audio = false;
-        let args = recipe.ffmpeg_args(Path::new("o.mkv")).join(" ");
+        let args = recipe.ffmpeg_args(Path::new("o.flv")).join(" ");
         assert!(!args.contains("sine="), "{args}");
         assert!(args.contains("keyint=60:min-keyint=60"), "{args}");
     }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod fixture;
+pub mod flv;
 pub mod probe;
 pub mod publisher;
 

@@ -1,0 +1,102 @@
+//! Whether a scenario can run on its fixture at all, decided before anything
+//! starts: an expectation the fixture cannot satisfy is an authoring error,
+//! not a test failure.
+
+use std::time::Duration;
+
+use media_tools::FixtureRecipe;
+
+use crate::scenario::{ExpectedOutcome, Scenario};
+
+const DEFAULT_SEGMENT: Duration = Duration::from_secs(6);
+
+/// Spacing of cuts: the first keyframe at or after each target duration.
+pub fn cut_spacing(target: Duration, gop: Duration) -> Duration {
+    let gops = (target.as_secs_f64() / gop.as_secs_f64() - 1e-9).ceil().max(1.0);
+    gop.mul_f64(gops)
+}
+
+/// The reasons a scenario cannot run on `fixture` (empty when it can).
+pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let expect = &scenario.expect;
+    let Some(fixture) = fixture else {
+        if expect.outcome == ExpectedOutcome::Completed {
+            problems.push("expects a completed ingest but publishes no fixture".to_owned());
+        }
+        return problems;
+    };
+    let length = Duration::from_secs_f64(fixture.duration_s);
+    for (what, at) in [
+        ("stop_after", scenario.publish.stop_after),
+        ("restart_at", scenario.publish.restart_at),
+    ] {
+        if let Some(at) = at.filter(|at| *at >= length) {
+            problems.push(format!(
+                "publish.{what} is {at:?}, but fixture '{}' lasts only {length:?}",
+                fixture.name
+            ));
+        }
+    }
+    let completes = expect.outcome == ExpectedOutcome::Completed;
+    if completes && !(fixture.video && fixture.audio) {
+        problems.push(format!(
+            "expects a completed ingest, but fixture '{}' lacks a track the ingest requires",
+            fixture.name
+        ));
+    }
+    if let Some(duration) = &expect.segment_duration {
+        let target = scenario.ingest.segment_duration.unwrap_or(DEFAULT_SEGMENT);
+        let gop = Duration::from_secs_f64(fixture.gop_s);
+        let spacing = cut_spacing(target, gop);
+        if spacing.abs_diff(duration.target) > duration.tolerance {
+            problems.push(format!(
+                "expects {:?} segments, but fixture '{}' has a {gop:?} GOP, so a {target:?} target cuts every {spacing:?}",
+                duration.target, fixture.name
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(yaml: &str) -> Scenario {
+        Scenario::parse(yaml, Path::new("t.yaml")).unwrap()
+    }
+
+    #[test]
+    fn spacing_rounds_up_to_whole_gops() {
+        let s = |x| Duration::from_secs(x);
+        assert_eq!(cut_spacing(s(6), s(2)), s(6));
+        assert_eq!(cut_spacing(s(6), s(4)), s(8));
+        assert_eq!(cut_spacing(s(6), s(5)), s(10));
+        assert_eq!(cut_spacing(s(1), s(2)), s(2));
+    }
+
+    #[test]
+    fn refuses_a_4s_gop_expectation_on_a_2s_gop_fixture() {
+        let s = scenario(
+            "description: d\nfixture: f\nexpect:\n  outcome: completed\n  segment_duration: {target: 8s, tolerance: 40ms}\n",
+        );
+        let problems = check(&s, Some(&FixtureRecipe::seed("f")));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("2s GOP") && problems[0].contains("every 6s"), "{problems:?}");
+        let mut four = FixtureRecipe::seed("f");
+        four.gop_s = 4.0;
+        assert!(check(&s, Some(&four)).is_empty());
+    }
+
+    #[test]
+    fn refuses_completion_without_both_tracks_and_cuts_past_the_end() {
+        let s = scenario("description: d\nfixture: f\npublish: {stop_after: 40s}\nexpect: {outcome: completed}\n");
+        let mut video_only = FixtureRecipe::seed("f");
+        video_only.audio = false;
+        let problems = check(&s, Some(&video_only));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+}

@@ -1,0 +1,85 @@
+//! Turns what a stream run left behind (events, segment files) into facts,
+//! checking every segment with ffprobe.
+
+use std::path::PathBuf;
+
+use ingest::{MediaKind, SegmentRecord, WorkerEvent};
+use media_tools::{FixtureRecipe, ProbeReport, probe};
+
+use crate::stream_run::StreamObservation;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbedSegment {
+    pub record: SegmentRecord,
+    pub path: PathBuf,
+    pub probe: Result<ProbeReport, String>,
+}
+
+impl ProbedSegment {
+    /// The file opens as MPEG-TS holding the codec its kind requires.
+    pub fn well_formed(&self) -> bool {
+        let (kind, codec) = match self.record.kind {
+            MediaKind::Video => ("video", "h264"),
+            MediaKind::Audio => ("audio", "aac"),
+        };
+        self.probe.as_ref().is_ok_and(|p| {
+            p.format_name == "mpegts" && p.streams.len() == 1 && p.stream(kind).is_some_and(|s| s.codec_name == codec)
+        })
+    }
+
+    pub fn starts_with_keyframe(&self) -> bool {
+        self.probe
+            .as_ref()
+            .is_ok_and(|p| p.first_video_frame_is_key == Some(true))
+    }
+
+    pub fn probed_frames(&self) -> u64 {
+        self.probe
+            .as_ref()
+            .ok()
+            .and_then(|p| p.streams.first())
+            .and_then(|s| s.frames)
+            .unwrap_or(0)
+    }
+}
+
+pub fn written_segments(observation: &StreamObservation) -> Vec<SegmentRecord> {
+    observation
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            WorkerEvent::SegmentWritten(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// ffprobe of every segment the stream wrote.
+pub async fn probe_segments(observation: &StreamObservation) -> Vec<ProbedSegment> {
+    let mut probed = Vec::new();
+    for record in written_segments(observation) {
+        let path = observation.segments_dir.join(&record.file);
+        let report = probe(&path).await.map_err(|e| e.to_string());
+        probed.push(ProbedSegment {
+            record,
+            path,
+            probe: report,
+        });
+    }
+    probed
+}
+
+/// Rounds a duration to whole frames of its track, as text with 3 decimals,
+/// so timestamp jitter below a frame never changes a snapshot.
+pub fn rounded_duration(seconds: f64, kind: MediaKind, fixture: Option<&FixtureRecipe>) -> String {
+    let frame = frame_seconds(kind, fixture);
+    let frames = (seconds / frame).round();
+    format!("{:.3}", frames * frame)
+}
+
+pub fn frame_seconds(kind: MediaKind, fixture: Option<&FixtureRecipe>) -> f64 {
+    match kind {
+        MediaKind::Video => 1.0 / f64::from(fixture.map_or(30, |f| f.fps)),
+        MediaKind::Audio => 1024.0 / f64::from(fixture.map_or(48_000, |f| f.sample_rate)),
+    }
+}

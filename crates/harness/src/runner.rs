@@ -1,0 +1,181 @@
+//! Runs one scenario end to end: plan -> running world (server, publishers,
+//! ingest) -> observed facts -> outcome and report -> artifacts.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ingest::{MediaKind, SourceElement};
+use media_tools::FixtureRecipe;
+
+use crate::artifacts;
+use crate::catalog::FixtureCatalog;
+use crate::error::HarnessError;
+use crate::observe::probe_segments;
+use crate::outcome::{self, Report, RunResult, ScenarioOutcome, percentile, verdict};
+use crate::scenario::{ExpectedOutcome, ScenarioFile};
+use crate::server::MediaServer;
+use crate::stream_run::StreamPlan;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// Overrides every scenario's source element (matrix runs).
+    pub source: Option<SourceElement>,
+    pub keep_artifacts: bool,
+}
+
+#[derive(Debug)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub problems: Vec<String>,
+    pub outcome: ScenarioOutcome,
+    pub report: Report,
+    pub wall_time: Duration,
+    pub dir: PathBuf,
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn segments(&self) -> usize {
+        self.outcome
+            .streams
+            .iter()
+            .map(|s| s.video_segments + s.audio_segments)
+            .sum()
+    }
+}
+
+/// Checks that a scenario can run on its fixture; an error explains why not.
+pub fn check_compatible(file: &ScenarioFile, fixtures: &FixtureCatalog) -> Result<(), HarnessError> {
+    let fixture = match &file.scenario.fixture {
+        None => None,
+        Some(name) => Some(fixtures.get(name).ok_or_else(|| HarnessError::Incompatible {
+            path: file.path.clone(),
+            message: format!(
+                "fixture '{name}' is not in {} (known: {})",
+                fixtures.path.display(),
+                fixtures.names().join(", ")
+            ),
+        })?),
+    };
+    let problems = crate::compat::check(&file.scenario, fixture);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(HarnessError::Incompatible {
+        path: file.path.clone(),
+        message: format!("cannot run on its fixture: {}", problems.join("; ")),
+    })
+}
+
+fn safe_id(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect()
+}
+
+pub async fn run_scenario(
+    file: &ScenarioFile,
+    fixtures: &FixtureCatalog,
+    server: &MediaServer,
+    run_dir: &Path,
+    settings: &RunSettings,
+) -> Result<ScenarioResult, HarnessError> {
+    check_compatible(file, fixtures)?;
+    let started = Instant::now();
+    let scenario = &file.scenario;
+    let dir = run_dir.join(safe_id(&file.name));
+    std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let recipe: Option<&FixtureRecipe> = scenario.fixture.as_deref().and_then(|n| fixtures.get(n));
+    let fixture_path = match recipe {
+        Some(recipe) => Some(recipe.ensure_built(&fixtures.cache_dir()).await?),
+        None => None,
+    };
+    let source = settings.source.or(scenario.ingest.source).unwrap_or_default();
+    // Paths are unique per process so runs sharing an external server never
+    // collide.
+    let plans: Vec<StreamPlan<'_>> = (0..scenario.streams)
+        .map(|k| StreamPlan {
+            scenario,
+            fixture: fixture_path.clone(),
+            server,
+            stream_id: format!("{}-{k}-{}", safe_id(&file.name), std::process::id()),
+            dir: dir.clone(),
+            source,
+        })
+        .collect();
+    let observations = futures_util::future::join_all(plans.into_iter().map(StreamPlan::run)).await;
+
+    let mut report = Report::default();
+    let mut streams = Vec::new();
+    let mut durations = Vec::new();
+    for observation in &observations {
+        let segments = probe_segments(observation).await;
+        artifacts::write_stream(&dir, observation, &segments)?;
+        for kind in MediaKind::ALL {
+            let of_kind: Vec<_> = segments.iter().filter(|s| s.record.kind == kind).collect();
+            for (i, s) in of_kind.iter().enumerate() {
+                let full = i + 1 < of_kind.len() && !s.record.partial;
+                durations.push((kind, s.record.duration_s, full));
+            }
+        }
+        report
+            .write_latency_ms
+            .extend(segments.iter().map(|s| s.record.write_latency_ms));
+        report
+            .first_buffer_ms
+            .extend(observation.first_buffer.iter().map(|d| d.as_secs_f64() * 1e3));
+        report.publisher_failures.extend(observation.publisher_failures.iter().cloned());
+        streams.push(outcome::stream_facts(observation, &segments, recipe));
+    }
+    let mut latencies = report.write_latency_ms.clone();
+    latencies.sort_by(f64::total_cmp);
+    report.write_latency_p50_ms = percentile(&latencies, 50.0);
+    report.write_latency_p99_ms = percentile(&latencies, 99.0);
+    report.write_latency_max_ms = latencies.last().copied();
+    let first_buffer_worst = report.first_buffer_ms.iter().copied().reduce(f64::max);
+
+    let budgets = &scenario.expect.latency;
+    let mut latency = std::collections::BTreeMap::new();
+    if let Some(v) = verdict(first_buffer_worst, budgets.first_buffer) {
+        latency.insert("first_buffer", v);
+    }
+    if let Some(v) = verdict(report.write_latency_p99_ms, budgets.segment_write_p99) {
+        latency.insert("segment_write_p99", v);
+    }
+    let outcome = ScenarioOutcome {
+        result: outcome::overall(&streams),
+        streams,
+        latency,
+    };
+    let mut problems = outcome::unmet(&scenario.expect, &outcome, &durations);
+    if scenario.expect.outcome == ExpectedOutcome::Completed {
+        problems.extend(report.publisher_failures.iter().map(|f| format!("publisher: {f}")));
+    }
+    if outcome.result == RunResult::TimedOut {
+        problems.push(format!("timed out after {:?}", scenario.timeout));
+    }
+    report.wall_time_s = started.elapsed().as_secs_f64();
+    artifacts::write_yaml(dir.join("outcome.yaml"), &outcome)?;
+    artifacts::write_json(dir.join("report.json"), &report)?;
+    Ok(ScenarioResult {
+        name: file.name.clone(),
+        problems,
+        outcome,
+        report,
+        wall_time: started.elapsed(),
+        dir,
+    })
+}
+
+/// Removes a passed scenario's artifacts unless asked to keep them.
+pub fn tidy(result: &ScenarioResult, settings: &RunSettings) {
+    if result.passed() && !settings.keep_artifacts {
+        let _ = std::fs::remove_dir_all(&result.dir);
+    }
+}

@@ -1,0 +1,278 @@
+//! The scenario file format. Strict: unknown keys are refused with the file,
+//! line and column, so a typo never silently changes what a test means.
+//! `cargo xtask schema` writes the JSON Schema editors use to complete it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ingest::SourceElement;
+use media_tools::Pace;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::HarnessError;
+
+/// One test: a fixture published in some way, an ingest, and what to expect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario shows, in one sentence.
+    pub description: String,
+    /// Labels for `--tag`/`--skip-tag` selection (e.g. smoke, realtime, refusal).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Name of a recipe in fixtures/fixtures.yaml; omit to publish nothing.
+    #[serde(default)]
+    pub fixture: Option<String>,
+    #[serde(default)]
+    pub publish: PublishPlan,
+    #[serde(default)]
+    pub ingest: IngestPlan,
+    /// Independent streams run at once, each on its own path.
+    #[serde(default = "one")]
+    pub streams: u32,
+    /// The whole scenario must end within this, e.g. 90s.
+    #[serde(with = "humantime_serde", default = "default_timeout")]
+    #[schemars(with = "String")]
+    pub timeout: Duration,
+    pub expect: Expectations,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishPlan {
+    /// realtime (ffmpeg -re) or fast (as fast as the server takes it).
+    #[serde(default)]
+    #[schemars(with = "PaceSchema")]
+    pub pace: Pace,
+    /// Start publishing this long after the ingest started (a late publisher).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub start_delay: Option<Duration>,
+    /// Publish only this much of the fixture, then stop (an early end).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub stop_after: Option<Duration>,
+    /// Stop at this point of the fixture and publish again from there (a
+    /// publisher restart: the ingest must reconnect and continue).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub restart_at: Option<Duration>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum PaceSchema {
+    Realtime,
+    Fast,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestPlan {
+    /// rtmpsrc (default) or rtmp2src; `--source` overrides it for matrix runs.
+    #[serde(default)]
+    #[schemars(with = "Option<SourceSchema>")]
+    pub source: Option<SourceElement>,
+    /// Target segment duration (default 6s).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub segment_duration: Option<Duration>,
+    /// Queue and appsink capacity (default 10).
+    #[serde(default)]
+    pub max_buffers: Option<u32>,
+    /// How long the ingest waits for a missing track (default 2s).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub audio_validation_timeout: Option<Duration>,
+    /// Pull this URL instead of the server's path for the stream (to test
+    /// URL validation); `{server}` stands for the server's host:port.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum SourceSchema {
+    Rtmpsrc,
+    Rtmp2src,
+}
+
+/// How the ingest must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedOutcome {
+    /// The stream was ingested to its end.
+    Completed,
+    /// The ingest refused or failed with the `error` given next to it.
+    Failed,
+}
+
+/// The error a failing scenario must end with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedError {
+    /// Error kind, e.g. missing_track, unsupported_codec, invalid_url.
+    pub kind: String,
+    /// A fragment the error message must contain.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    pub outcome: ExpectedOutcome,
+    /// Required with `outcome: failed`.
+    #[serde(default)]
+    pub error: Option<ExpectedError>,
+    #[serde(default)]
+    pub video_segments: Option<u64>,
+    #[serde(default)]
+    pub audio_segments: Option<u64>,
+    /// Every segment but the last lasts this long, within the tolerance.
+    #[serde(default)]
+    pub segment_duration: Option<DurationExpectation>,
+    /// Every video segment starts with a keyframe (checked with ffprobe).
+    #[serde(default)]
+    pub keyframe_aligned: Option<bool>,
+    /// As many audio as video segments, pairwise covering the same span.
+    #[serde(default)]
+    pub av_parity: Option<bool>,
+    /// Whether the last segment is partial (the stream ended mid-segment).
+    #[serde(default)]
+    pub partial_last: Option<bool>,
+    /// Connections the ingest made that delivered media.
+    #[serde(default)]
+    pub connections: Option<u32>,
+    #[serde(default)]
+    pub latency: LatencyBudgets,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DurationExpectation {
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub target: Duration,
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub tolerance: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyBudgets {
+    /// From the publisher going online to the ingest's first media buffer.
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub first_buffer: Option<Duration>,
+    /// 99th percentile of segment write latency.
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub segment_write_p99: Option<Duration>,
+}
+
+/// A scenario with where it came from.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    /// Path relative to the scenarios folder, without `.yaml`: the test name.
+    pub name: String,
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+impl Scenario {
+    /// Parses YAML, reporting file, line and column on any error.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
+        let scenario: Self = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            HarnessError::Scenario {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })?;
+        let invalid = |message: &str| HarnessError::Scenario {
+            path: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: message.to_owned(),
+        };
+        match (scenario.expect.outcome, &scenario.expect.error) {
+            (ExpectedOutcome::Failed, None) => Err(invalid(
+                "expect.outcome is 'failed' but expect.error is missing; give {kind, message}",
+            )),
+            (ExpectedOutcome::Completed, Some(_)) => Err(invalid(
+                "expect.error is given but expect.outcome is 'completed'; use outcome: failed",
+            )),
+            _ => Ok(scenario),
+        }
+    }
+}
+
+/// The JSON Schema of scenario files, as committed in scenarios/.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&schema).expect("schemas serialise") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "description: d\nfixture: seed\nexpect:\n  outcome: completed\n";
+
+    #[test]
+    fn minimal_scenario_takes_defaults() {
+        let s = Scenario::parse(MINIMAL, Path::new("s.yaml")).unwrap();
+        assert_eq!(s.streams, 1);
+        assert_eq!(s.publish.pace, Pace::Realtime);
+        assert_eq!(s.expect.outcome, ExpectedOutcome::Completed);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_position_and_allowed_keys() {
+        let text = "description: d\nfixture: seed\npublish:\n  pase: fast\nexpect:\n  outcome: completed\n";
+        let message = Scenario::parse(text, Path::new("scenarios/x.yaml")).unwrap_err().to_string();
+        assert!(message.contains("scenarios/x.yaml:4:"), "{message}");
+        assert!(message.contains("pase"), "{message}");
+        assert!(message.contains("pace"), "the allowed keys are listed: {message}");
+    }
+
+    #[test]
+    fn failed_outcome_names_kind_and_message() {
+        let text = "description: d\nexpect:\n  outcome: failed\n  error: {kind: invalid_url, message: RTMP}\n";
+        let s = Scenario::parse(text, Path::new("s.yaml")).unwrap();
+        assert_eq!(s.expect.outcome, ExpectedOutcome::Failed);
+        assert_eq!(s.expect.error.unwrap().kind, "invalid_url");
+        let missing = "description: d\nexpect:\n  outcome: failed\n";
+        let message = Scenario::parse(missing, Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(message.contains("expect.error is missing"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        let text = "description: d\npublish: {pace: slow}\nexpect: {outcome: completed}\n";
+        let message = Scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
+        assert!(message.contains("slow") && message.contains("realtime"), "{message}");
+    }
+
+    #[test]
+    fn schema_lists_the_top_level_keys() {
+        let schema = json_schema();
+        for key in ["fixture", "publish", "ingest", "expect", "timeout", "streams"] {
+            assert!(schema.contains(&format!("\"{key}\"")), "{key} missing");
+        }
+    }
+}

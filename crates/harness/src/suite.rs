@@ -1,0 +1,128 @@
+//! The suite as a whole: where scenarios, fixtures and snapshots live, which
+//! server to use, and one scenario's full check (run + expectations +
+//! snapshot), shared by the `scenarios` test target and the `e2e` front end.
+
+use std::path::{Path, PathBuf};
+
+use ingest::SourceElement;
+
+use crate::catalog::{self, FixtureCatalog};
+use crate::error::HarnessError;
+use crate::runner::{self, RunSettings, ScenarioResult};
+use crate::scenario::ScenarioFile;
+use crate::server::MediaServer;
+
+/// Environment variables the test target reads (the e2e front end sets them
+/// from its flags, so `cargo test`/nextest runs can be steered the same way).
+pub const ENV_SERVER: &str = "E2E_SERVER";
+pub const ENV_SOURCE: &str = "E2E_SOURCE";
+pub const ENV_RUN_DIR: &str = "E2E_RUN_DIR";
+pub const ENV_KEEP: &str = "E2E_KEEP_ARTIFACTS";
+
+pub struct Suite {
+    pub root: PathBuf,
+    pub scenarios: Vec<ScenarioFile>,
+    pub fixtures: FixtureCatalog,
+}
+
+impl Suite {
+    pub fn load() -> Result<Self, HarnessError> {
+        let root = catalog::workspace_root();
+        let scenarios = catalog::load_scenarios(&root.join("scenarios"))?;
+        let fixtures = FixtureCatalog::load(&root.join("fixtures").join(catalog::FIXTURES_FILE))?;
+        Ok(Self {
+            root,
+            scenarios,
+            fixtures,
+        })
+    }
+
+    /// Every scenario that cannot run on its fixture, with the reason.
+    pub fn incompatible(&self) -> Vec<HarnessError> {
+        self.scenarios
+            .iter()
+            .filter_map(|f| runner::check_compatible(f, &self.fixtures).err())
+            .collect()
+    }
+
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.root.join("scenarios").join("snapshots")
+    }
+}
+
+/// Which server a run uses: `embedded` (default), or `external=rtmp://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ServerChoice {
+    #[default]
+    Embedded,
+    External(String),
+}
+
+impl std::str::FromStr for ServerChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "" | "embedded" => Ok(Self::Embedded),
+            other => match other.strip_prefix("external=") {
+                Some(url) => Ok(Self::External(url.to_owned())),
+                None => Err(format!(
+                    "unknown server '{other}'; expected 'embedded' or 'external=rtmp://HOST:PORT'"
+                )),
+            },
+        }
+    }
+}
+
+impl ServerChoice {
+    pub fn start(&self) -> Result<MediaServer, HarnessError> {
+        match self {
+            Self::Embedded => MediaServer::embedded(),
+            Self::External(url) => MediaServer::external(url),
+        }
+    }
+}
+
+/// Settings from the environment, for the test target.
+pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), String> {
+    let server = std::env::var(ENV_SERVER).unwrap_or_default().parse()?;
+    let source = match std::env::var(ENV_SOURCE) {
+        Ok(s) if !s.is_empty() => Some(s.parse::<SourceElement>().map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let run_dir = std::env::var_os(ENV_RUN_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::artifacts::run_dir(&catalog::workspace_root()));
+    let settings = RunSettings {
+        source,
+        keep_artifacts: std::env::var_os(ENV_KEEP).is_some(),
+    };
+    Ok((server, settings, run_dir))
+}
+
+/// Runs one scenario and checks expectations and snapshot. `Err` is a
+/// human-readable failure with the artifacts' location.
+pub async fn check_scenario(
+    suite: &Suite,
+    file: &ScenarioFile,
+    server: &MediaServer,
+    run_dir: &Path,
+    settings: &RunSettings,
+) -> Result<ScenarioResult, (Option<ScenarioResult>, String)> {
+    let mut result = runner::run_scenario(file, &suite.fixtures, server, run_dir, settings)
+        .await
+        .map_err(|e| (None, e.to_string()))?;
+    if let Err(diff) = crate::snapshot::check(file, &result.outcome, &suite.snapshot_dir()) {
+        result.problems.push(format!("snapshot: {diff}"));
+    }
+    runner::tidy(&result, settings);
+    if result.passed() {
+        return Ok(result);
+    }
+    let message = format!(
+        "{}\n  - {}\n  artifacts: {}",
+        file.name,
+        result.problems.join("\n  - "),
+        result.dir.display()
+    );
+    Err((Some(result), message))
+}

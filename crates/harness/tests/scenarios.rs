@@ -1,0 +1,52 @@
+//! Each YAML file under scenarios/ is one test, so `cargo test -- NAME`,
+//! `--list` and nextest all work on scenarios. Steered by E2E_SERVER,
+//! E2E_SOURCE, E2E_RUN_DIR and E2E_KEEP_ARTIFACTS (see `harness::suite`).
+
+use std::sync::Arc;
+
+use harness::suite::{self, Suite};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let suite = match Suite::load() {
+        Ok(suite) => Arc::new(suite),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let incompatible = suite.incompatible();
+    if !incompatible.is_empty() {
+        for e in incompatible {
+            eprintln!("error: {e}");
+        }
+        std::process::exit(2);
+    }
+    let trials = (0..suite.scenarios.len())
+        .map(|i| {
+            let suite = suite.clone();
+            let file = &suite.scenarios[i];
+            let kind = file.scenario.tags.first().cloned().unwrap_or_default();
+            Trial::test(file.name.clone(), move || run(&suite, i)).with_kind(kind)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
+    let (choice, settings, run_dir) = suite::settings_from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let server = choice.start().map_err(|e| e.to_string())?;
+        let file = &suite.scenarios[index];
+        suite::check_scenario(suite, file, &server, &run_dir, &settings)
+            .await
+            .map(|_| ())
+            .map_err(|(_, message)| Failed::from(message))
+    })
+}

@@ -1,0 +1,60 @@
+//! Just enough FLV to split a file at a tag boundary: a fast-paced publish
+//! hands ffmpeg the start of a fixture, waits until the ingest is connected,
+//! then sends the rest at full speed.
+
+/// FLV header (9 bytes) plus the first PreviousTagSize field (4 bytes).
+const PREAMBLE: usize = 13;
+const TAG_HEADER: usize = 11;
+
+/// (byte offset, timestamp in ms) of every tag. `None` if not FLV.
+pub fn tags(flv: &[u8]) -> Option<Vec<(usize, u32)>> {
+    if flv.len() < PREAMBLE || &flv[..3] != b"FLV" {
+        return None;
+    }
+    let mut found = Vec::new();
+    let mut offset = PREAMBLE;
+    while offset + TAG_HEADER <= flv.len() {
+        let size = u32::from_be_bytes([0, flv[offset + 1], flv[offset + 2], flv[offset + 3]]) as usize;
+        let timestamp = u32::from_be_bytes([flv[offset + 7], flv[offset + 4], flv[offset + 5], flv[offset + 6]]);
+        found.push((offset, timestamp));
+        offset += TAG_HEADER + size + 4;
+    }
+    Some(found)
+}
+
+/// Byte offset of the first tag whose timestamp is at or after `ms`, or the
+/// file's length. `None` if the bytes are not FLV.
+pub fn offset_of_time(flv: &[u8], ms: u32) -> Option<usize> {
+    let tags = tags(flv)?;
+    Some(tags.iter().find(|(_, ts)| *ts >= ms).map_or(flv.len(), |(offset, _)| *offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(kind: u8, ms: u32, body: &[u8]) -> Vec<u8> {
+        let size = (body.len() as u32).to_be_bytes();
+        let ts = ms.to_be_bytes();
+        let mut t = vec![kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0];
+        t.extend_from_slice(body);
+        t.extend_from_slice(&((TAG_HEADER + body.len()) as u32).to_be_bytes());
+        t
+    }
+
+    #[test]
+    fn finds_the_first_tag_at_or_after_a_time() {
+        let mut file = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        let first = file.len();
+        file.extend(tag(9, 0, &[1, 2, 3]));
+        let second = file.len();
+        file.extend(tag(8, 500, &[4]));
+        let third = file.len();
+        file.extend(tag(9, 1000, &[5, 6]));
+        assert_eq!(offset_of_time(&file, 0), Some(first));
+        assert_eq!(offset_of_time(&file, 1), Some(second));
+        assert_eq!(offset_of_time(&file, 600), Some(third));
+        assert_eq!(offset_of_time(&file, 5000), Some(file.len()));
+        assert_eq!(offset_of_time(b"not flv at all", 0), None);
+    }
+}
