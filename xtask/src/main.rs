@@ -5,6 +5,7 @@
 //! cargo. Every command except `deps` checks the prerequisites first.
 
 mod deps;
+mod e2e;
 mod image;
 mod test;
 
@@ -29,6 +30,12 @@ enum Command {
     Deps(deps::Deps),
     /// Run every test: unit, integration and the scenario suite.
     Test(test::Test),
+    /// Run the scenario suite (default: every scenario, embedded server).
+    E2e(e2e::E2e),
+    /// Regenerate scenarios/scenario.schema.json from the scenario format.
+    Schema(e2e::Schema),
+    /// Build every fixture recipe of fixtures/fixtures.yaml into fixtures/.cache.
+    Fixtures(e2e::Fixtures),
     /// Build the local stand-in media server image (FROM scratch, static binary).
     Image(image::Image),
 }
@@ -37,12 +44,15 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let sh = Shell::new()?;
     sh.change_dir(workspace_root());
+    if !matches!(cli.command, Command::Deps(_)) {
+        deps::ensure(&sh)?;
+    }
     match cli.command {
         Command::Deps(cmd) => cmd.run(&sh),
-        Command::Test(cmd) => {
-            deps::ensure(&sh)?;
-            cmd.run(&sh)
-        }
+        Command::Test(cmd) => cmd.run(&sh),
+        Command::E2e(cmd) => cmd.run(&sh),
+        Command::Schema(cmd) => cmd.run(&sh),
+        Command::Fixtures(cmd) => cmd.run(&sh),
         Command::Image(cmd) => cmd.run(&sh),
     }
 }

@@ -23,7 +23,11 @@ fn write(path: PathBuf, contents: impl AsRef<[u8]>) -> Result<(), HarnessError> 
 }
 
 /// Events as JSON lines, the latency CSV and ffprobe reports of one stream.
-pub fn write_stream(dir: &Path, observation: &StreamObservation, segments: &[ProbedSegment]) -> Result<(), HarnessError> {
+pub fn write_stream(
+    dir: &Path,
+    observation: &StreamObservation,
+    segments: &[ProbedSegment],
+) -> Result<(), HarnessError> {
     let id = &observation.stream_id;
     let mut events = String::new();
     for (at, event) in &observation.events {
@@ -52,5 +56,8 @@ pub fn write_yaml(path: PathBuf, value: &impl serde::Serialize) -> Result<(), Ha
 }
 
 pub fn write_json(path: PathBuf, value: &impl serde::Serialize) -> Result<(), HarnessError> {
-    write(path, serde_json::to_string_pretty(value).expect("reports serialise"))
+    write(
+        path,
+        serde_json::to_string_pretty(value).expect("reports serialise"),
+    )
 }

@@ -85,7 +85,10 @@ mod tests {
         );
         let problems = check(&s, Some(&FixtureRecipe::seed("f")));
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("2s GOP") && problems[0].contains("every 6s"), "{problems:?}");
+        assert!(
+            problems[0].contains("2s GOP") && problems[0].contains("every 6s"),
+            "{problems:?}"
+        );
         let mut four = FixtureRecipe::seed("f");
         four.gop_s = 4.0;
         assert!(check(&s, Some(&four)).is_empty());
@@ -93,7 +96,9 @@ mod tests {
 
     #[test]
     fn refuses_completion_without_both_tracks_and_cuts_past_the_end() {
-        let s = scenario("description: d\nfixture: f\npublish: {stop_after: 40s}\nexpect: {outcome: completed}\n");
+        let s = scenario(
+            "description: d\nfixture: f\npublish: {stop_after: 40s}\nexpect: {outcome: completed}\n",
+        );
         let mut video_only = FixtureRecipe::seed("f");
         video_only.audio = false;
         let problems = check(&s, Some(&video_only));

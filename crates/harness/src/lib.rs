@@ -10,13 +10,16 @@ pub mod artifacts;
 pub mod catalog;
 pub mod compat;
 pub mod error;
+pub mod junit;
 pub mod observe;
 pub mod outcome;
 pub mod runner;
 pub mod scenario;
+pub mod selection;
 pub mod server;
 pub mod snapshot;
 pub mod stream_run;
 pub mod suite;
+pub mod summary;
 
 pub use error::HarnessError;

@@ -23,7 +23,9 @@ impl ProbedSegment {
             MediaKind::Audio => ("audio", "aac"),
         };
         self.probe.as_ref().is_ok_and(|p| {
-            p.format_name == "mpegts" && p.streams.len() == 1 && p.stream(kind).is_some_and(|s| s.codec_name == codec)
+            p.format_name == "mpegts"
+                && p.streams.len() == 1
+                && p.stream(kind).is_some_and(|s| s.codec_name == codec)
         })
     }
 

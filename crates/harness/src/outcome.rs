@@ -9,7 +9,7 @@ use media_tools::FixtureRecipe;
 use serde::Serialize;
 
 use crate::observe::{ProbedSegment, frame_seconds, rounded_duration};
-use crate::scenario::{ExpectedOutcome, Expectations};
+use crate::scenario::{Expectations, ExpectedOutcome};
 use crate::stream_run::StreamObservation;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,10 +96,10 @@ pub fn stream_facts(
     let audio: Vec<&ProbedSegment> = of_kind(MediaKind::Audio).collect();
     let audio_frame = frame_seconds(MediaKind::Audio, fixture);
     let paired = video.len() == audio.len()
-        && video
-            .iter()
-            .zip(&audio)
-            .all(|(v, a)| v.record.index == a.record.index && (v.record.start_s - a.record.start_s).abs() <= audio_frame + 1e-3);
+        && video.iter().zip(&audio).all(|(v, a)| {
+            v.record.index == a.record.index
+                && (v.record.start_s - a.record.start_s).abs() <= audio_frame + 1e-3
+        });
     StreamFacts {
         result: result_of(observation),
         video_segments: video.len(),
@@ -113,7 +113,11 @@ pub fn stream_facts(
             .map(|s| rounded_duration(s.record.duration_s, MediaKind::Audio, fixture))
             .collect(),
         video_frames: video.iter().map(|s| s.probed_frames()).sum(),
-        partial_segments: segments.iter().filter(|s| s.record.partial).map(|s| s.record.file.clone()).collect(),
+        partial_segments: segments
+            .iter()
+            .filter(|s| s.record.partial)
+            .map(|s| s.record.file.clone())
+            .collect(),
         last_segment_partial: video.last().is_some_and(|s| s.record.partial),
         every_segment_probes: segments.iter().all(ProbedSegment::well_formed),
         keyframe_aligned: video.iter().all(|s| s.starts_with_keyframe()),
@@ -145,7 +149,11 @@ pub fn verdict(measured: Option<f64>, budget: Option<Duration>) -> Option<Verdic
 }
 
 /// Every way `outcome` falls short of `expect` (empty when it meets it).
-pub fn unmet(expect: &Expectations, outcome: &ScenarioOutcome, durations: &[(MediaKind, f64, bool)]) -> Vec<String> {
+pub fn unmet(
+    expect: &Expectations,
+    outcome: &ScenarioOutcome,
+    durations: &[(MediaKind, f64, bool)],
+) -> Vec<String> {
     let mut problems = Vec::new();
     match (&expect.outcome, &expect.error, &outcome.result) {
         (ExpectedOutcome::Completed, _, RunResult::Completed) => {}
@@ -159,10 +167,26 @@ pub fn unmet(expect: &Expectations, outcome: &ScenarioOutcome, durations: &[(Med
                 problems.push(format!("stream {i}: {what}: expected {wanted}, got {got}"));
             }
         };
-        check("video segments", expect.video_segments.map(|n| n.to_string()), stream.video_segments.to_string());
-        check("audio segments", expect.audio_segments.map(|n| n.to_string()), stream.audio_segments.to_string());
-        check("keyframe aligned", expect.keyframe_aligned.map(|b| b.to_string()), stream.keyframe_aligned.to_string());
-        check("A/V parity", expect.av_parity.map(|b| b.to_string()), stream.av_parity.to_string());
+        check(
+            "video segments",
+            expect.video_segments.map(|n| n.to_string()),
+            stream.video_segments.to_string(),
+        );
+        check(
+            "audio segments",
+            expect.audio_segments.map(|n| n.to_string()),
+            stream.audio_segments.to_string(),
+        );
+        check(
+            "keyframe aligned",
+            expect.keyframe_aligned.map(|b| b.to_string()),
+            stream.keyframe_aligned.to_string(),
+        );
+        check(
+            "A/V parity",
+            expect.av_parity.map(|b| b.to_string()),
+            stream.av_parity.to_string(),
+        );
         check(
             "connections",
             expect.connections.map(|n| n.to_string()),
@@ -174,7 +198,9 @@ pub fn unmet(expect: &Expectations, outcome: &ScenarioOutcome, durations: &[(Med
             stream.last_segment_partial.to_string(),
         );
         if expect.segment_duration.is_some() && !stream.every_segment_probes {
-            problems.push(format!("stream {i}: a segment does not probe as MPEG-TS with H.264/AAC"));
+            problems.push(format!(
+                "stream {i}: a segment does not probe as MPEG-TS with H.264/AAC"
+            ));
         }
     }
     if let Some(expected) = &expect.segment_duration {
@@ -182,7 +208,9 @@ pub fn unmet(expect: &Expectations, outcome: &ScenarioOutcome, durations: &[(Med
         let tolerance = expected.tolerance.as_secs_f64();
         for (kind, seconds, _) in durations.iter().filter(|(_, _, full)| *full) {
             if (seconds - target).abs() > tolerance + 1e-9 {
-                problems.push(format!("{kind} segment of {seconds:.3}s is not {target}s ± {tolerance}s"));
+                problems.push(format!(
+                    "{kind} segment of {seconds:.3}s is not {target}s ± {tolerance}s"
+                ));
             }
         }
     }

@@ -72,7 +72,13 @@ pub fn check_compatible(file: &ScenarioFile, fixtures: &FixtureCatalog) -> Resul
 
 fn safe_id(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -130,7 +136,9 @@ pub async fn run_scenario(
         report
             .first_buffer_ms
             .extend(observation.first_buffer.iter().map(|d| d.as_secs_f64() * 1e3));
-        report.publisher_failures.extend(observation.publisher_failures.iter().cloned());
+        report
+            .publisher_failures
+            .extend(observation.publisher_failures.iter().cloned());
         streams.push(outcome::stream_facts(observation, &segments, recipe));
     }
     let mut latencies = report.write_latency_ms.clone();
@@ -155,7 +163,12 @@ pub async fn run_scenario(
     };
     let mut problems = outcome::unmet(&scenario.expect, &outcome, &durations);
     if scenario.expect.outcome == ExpectedOutcome::Completed {
-        problems.extend(report.publisher_failures.iter().map(|f| format!("publisher: {f}")));
+        problems.extend(
+            report
+                .publisher_failures
+                .iter()
+                .map(|f| format!("publisher: {f}")),
+        );
     }
     if outcome.result == RunResult::TimedOut {
         problems.push(format!("timed out after {:?}", scenario.timeout));

@@ -244,7 +244,9 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_with_position_and_allowed_keys() {
         let text = "description: d\nfixture: seed\npublish:\n  pase: fast\nexpect:\n  outcome: completed\n";
-        let message = Scenario::parse(text, Path::new("scenarios/x.yaml")).unwrap_err().to_string();
+        let message = Scenario::parse(text, Path::new("scenarios/x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("scenarios/x.yaml:4:"), "{message}");
         assert!(message.contains("pase"), "{message}");
         assert!(message.contains("pace"), "the allowed keys are listed: {message}");
@@ -252,20 +254,28 @@ mod tests {
 
     #[test]
     fn failed_outcome_names_kind_and_message() {
-        let text = "description: d\nexpect:\n  outcome: failed\n  error: {kind: invalid_url, message: RTMP}\n";
+        let text =
+            "description: d\nexpect:\n  outcome: failed\n  error: {kind: invalid_url, message: RTMP}\n";
         let s = Scenario::parse(text, Path::new("s.yaml")).unwrap();
         assert_eq!(s.expect.outcome, ExpectedOutcome::Failed);
         assert_eq!(s.expect.error.unwrap().kind, "invalid_url");
         let missing = "description: d\nexpect:\n  outcome: failed\n";
-        let message = Scenario::parse(missing, Path::new("s.yaml")).unwrap_err().to_string();
+        let message = Scenario::parse(missing, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("expect.error is missing"), "{message}");
     }
 
     #[test]
     fn bad_values_say_what_is_allowed() {
         let text = "description: d\npublish: {pace: slow}\nexpect: {outcome: completed}\n";
-        let message = Scenario::parse(text, Path::new("s.yaml")).unwrap_err().to_string();
-        assert!(message.contains("slow") && message.contains("realtime"), "{message}");
+        let message = Scenario::parse(text, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("slow") && message.contains("realtime"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -274,5 +284,20 @@ mod tests {
         for key in ["fixture", "publish", "ingest", "expect", "timeout", "streams"] {
             assert!(schema.contains(&format!("\"{key}\"")), "{key} missing");
         }
+    }
+}
+
+#[cfg(test)]
+mod committed_schema {
+    #[test]
+    fn scenarios_schema_file_is_current() {
+        let path = crate::catalog::workspace_root().join("scenarios/scenario.schema.json");
+        let committed = std::fs::read_to_string(&path).expect("the schema is committed");
+        assert_eq!(
+            committed.trim_end(),
+            super::json_schema().trim_end(),
+            "{} is stale: run `cargo xtask schema`",
+            path.display()
+        );
     }
 }

@@ -14,7 +14,9 @@ pub enum MediaServer {
     Embedded(RtmpServer),
     /// Reached at `rtmp://host:port`; nothing about it can be observed but
     /// what RTMP clients see.
-    External { base: String },
+    External {
+        base: String,
+    },
 }
 
 impl MediaServer {
@@ -32,7 +34,9 @@ impl MediaServer {
                 "external server '{base}' must be given as rtmp://HOST:PORT"
             )));
         }
-        Ok(Self::External { base: base.to_owned() })
+        Ok(Self::External {
+            base: base.to_owned(),
+        })
     }
 
     pub fn describe(&self) -> String {

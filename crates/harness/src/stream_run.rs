@@ -136,7 +136,11 @@ impl StreamPlan<'_> {
                     }
                 };
                 let publish_started = Instant::now();
-                let online = match self.server.wait_for_publisher(&self.path(), RELEASE_DEADLINE).await {
+                let online = match self
+                    .server
+                    .wait_for_publisher(&self.path(), RELEASE_DEADLINE)
+                    .await
+                {
                     Ok(true) => Instant::now(),
                     _ => publish_started,
                 };
@@ -175,7 +179,9 @@ impl StreamPlan<'_> {
                     }
                 }
                 if let Some(first) = first_media {
-                    observation.first_buffer.push(first.saturating_duration_since(online));
+                    observation
+                        .first_buffer
+                        .push(first.saturating_duration_since(online));
                 }
                 if finished || observation.timed_out {
                     break;
@@ -220,7 +226,10 @@ impl StreamPlan<'_> {
                 }
             }
         }
-        observation.result = worker.wait().await.map_err(|e| (e.kind().to_owned(), e.to_string()));
+        observation.result = worker
+            .wait()
+            .await
+            .map_err(|e| (e.kind().to_owned(), e.to_string()));
         observation
     }
 }

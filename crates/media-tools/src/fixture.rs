@@ -190,7 +190,11 @@ impl FixtureRecipe {
         // temporary file and the renames are atomic.
         static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let temp = cache_dir.join(format!(".{}.{}-{build}.part", self.cache_key(), std::process::id()));
+        let temp = cache_dir.join(format!(
+            ".{}.{}-{build}.part",
+            self.cache_key(),
+            std::process::id()
+        ));
         let output = tokio::process::Command::new("ffmpeg")
             .args(self.ffmpeg_args(&temp))
             .kill_on_drop(true)

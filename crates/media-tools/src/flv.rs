@@ -15,7 +15,8 @@ pub fn tags(flv: &[u8]) -> Option<Vec<(usize, u32)>> {
     let mut offset = PREAMBLE;
     while offset + TAG_HEADER <= flv.len() {
         let size = u32::from_be_bytes([0, flv[offset + 1], flv[offset + 2], flv[offset + 3]]) as usize;
-        let timestamp = u32::from_be_bytes([flv[offset + 7], flv[offset + 4], flv[offset + 5], flv[offset + 6]]);
+        let timestamp =
+            u32::from_be_bytes([flv[offset + 7], flv[offset + 4], flv[offset + 5], flv[offset + 6]]);
         found.push((offset, timestamp));
         offset += TAG_HEADER + size + 4;
     }
@@ -26,7 +27,11 @@ pub fn tags(flv: &[u8]) -> Option<Vec<(usize, u32)>> {
 /// file's length. `None` if the bytes are not FLV.
 pub fn offset_of_time(flv: &[u8], ms: u32) -> Option<usize> {
     let tags = tags(flv)?;
-    Some(tags.iter().find(|(_, ts)| *ts >= ms).map_or(flv.len(), |(offset, _)| *offset))
+    Some(
+        tags.iter()
+            .find(|(_, ts)| *ts >= ms)
+            .map_or(flv.len(), |(offset, _)| *offset),
+    )
 }
 
 #[cfg(test)]
@@ -36,7 +41,9 @@ mod tests {
     fn tag(kind: u8, ms: u32, body: &[u8]) -> Vec<u8> {
         let size = (body.len() as u32).to_be_bytes();
         let ts = ms.to_be_bytes();
-        let mut t = vec![kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0];
+        let mut t = vec![
+            kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0,
+        ];
         t.extend_from_slice(body);
         t.extend_from_slice(&((TAG_HEADER + body.len()) as u32).to_be_bytes());
         t

@@ -70,7 +70,10 @@ impl Publisher {
         }
         let fixture_bytes = match options.pace {
             Pace::Realtime => {
-                command.args(["-nostdin", "-re", "-i"]).arg(fixture).stdin(Stdio::null());
+                command
+                    .args(["-nostdin", "-re", "-i"])
+                    .arg(fixture)
+                    .stdin(Stdio::null());
                 None
             }
             Pace::Fast => {
@@ -101,7 +104,10 @@ impl Publisher {
             Some(bytes) => {
                 let tags = crate::flv::tags(&bytes).ok_or_else(|| ToolError::Output {
                     program: "ffmpeg",
-                    reason: format!("{} is not an FLV file; fast pace needs FLV fixtures", fixture.display()),
+                    reason: format!(
+                        "{} is not an FLV file; fast pace needs FLV fixtures",
+                        fixture.display()
+                    ),
                 })?;
                 let stdin = child.stdin.take().expect("stdin is piped");
                 let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -156,10 +162,10 @@ impl Publisher {
     /// Resolves when ffmpeg exits. Unlike [`Self::wait`] it neither releases
     /// a held publish nor times out, so it can sit in a `select!`.
     pub async fn exited(&mut self) -> Result<ExitStatus, ToolError> {
-        self.child
-            .wait()
-            .await
-            .map_err(|source| ToolError::Spawn { program: "ffmpeg", source })
+        self.child.wait().await.map_err(|source| ToolError::Spawn {
+            program: "ffmpeg",
+            source,
+        })
     }
 
     /// Waits for a clean exit, with the log's tail as the error otherwise.
@@ -191,7 +197,11 @@ async fn feed_fast(
     released: tokio::sync::oneshot::Receiver<()>,
 ) {
     use tokio::io::AsyncWriteExt;
-    let offset_at = |ms: u32| tags.iter().find(|(_, ts)| *ts >= ms).map_or(bytes.len(), |(o, _)| *o);
+    let offset_at = |ms: u32| {
+        tags.iter()
+            .find(|(_, ts)| *ts >= ms)
+            .map_or(bytes.len(), |(o, _)| *o)
+    };
     let head = offset_at(GATE_MS);
     if stdin.write_all(&bytes[..head]).await.is_err() || released.await.is_err() {
         return;

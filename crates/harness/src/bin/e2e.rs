@@ -1,0 +1,281 @@
+//! `e2e`: the friendly front end of the scenario suite (run it through
+//! `cargo xtask e2e`). One server per run, scenarios concurrently, progress
+//! lines, a summary table, JUnit output; Ctrl-C stops publishers, ingests
+//! and servers before exiting.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use harness::junit;
+use harness::runner::{RunSettings, ScenarioResult};
+use harness::selection::{Selection, Shard};
+use harness::suite::{self, ServerChoice, Suite};
+use harness::summary::{self, Row};
+use ingest::SourceElement;
+use tokio::task::JoinSet;
+
+#[derive(Debug, Parser)]
+#[command(about = "Run the YAML scenarios against a real RTMP server, real ffmpeg and the real ingest")]
+struct Args {
+    /// Run only scenarios whose name contains one of these
+    filters: Vec<String>,
+    /// List the selected scenarios and exit
+    #[arg(long)]
+    list: bool,
+    /// Run only scenarios with this tag (repeatable)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Skip scenarios with this tag (repeatable)
+    #[arg(long = "skip-tag")]
+    skip_tags: Vec<String>,
+    /// Media server: embedded, or external=rtmp://HOST:PORT
+    #[arg(long, default_value = "embedded")]
+    server: ServerChoice,
+    /// Override every scenario's source element: rtmpsrc or rtmp2src
+    #[arg(long, value_parser = parse_source)]
+    source: Option<SourceElement>,
+    /// Scenarios run at once (default: CPU count)
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run shard K of N (1-based), e.g. 2/4
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Keep artifacts of passing scenarios too (failures always keep theirs)
+    #[arg(long)]
+    keep_artifacts: bool,
+    /// Run a failing scenario up to N more times
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Accept changed or new outcome snapshots
+    #[arg(long)]
+    update_snapshots: bool,
+    /// Print the JSON Schema of scenario files and exit
+    #[arg(long)]
+    print_schema: bool,
+    /// Build every fixture recipe into the cache and exit
+    #[arg(long)]
+    build_fixtures: bool,
+}
+
+fn parse_source(raw: &str) -> Result<SourceElement, String> {
+    raw.parse().map_err(|e: ingest::ConfigError| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.update_snapshots {
+        // SAFETY: set before any thread exists; insta reads it on assertion.
+        unsafe { std::env::set_var("INSTA_UPDATE", "always") };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+enum Finished {
+    Ran(Box<ScenarioResult>, u32, Option<String>),
+    Error(String, String),
+}
+
+async fn run(args: Args) -> Result<ExitCode> {
+    if args.print_schema {
+        print!("{}", harness::scenario::json_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Every scenario is parsed and checked against its fixture before
+    // anything starts.
+    let suite = Arc::new(Suite::load()?);
+    if args.build_fixtures {
+        for recipe in &suite.fixtures.recipes {
+            let path = recipe.ensure_built(&suite.fixtures.cache_dir()).await?;
+            println!("{}: {}", recipe.name, path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let incompatible = suite.incompatible();
+    if !incompatible.is_empty() {
+        for e in &incompatible {
+            eprintln!("error: {e}");
+        }
+        anyhow::bail!("{} scenario(s) cannot run", incompatible.len());
+    }
+    let selection = Selection {
+        filters: args.filters.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        shard: args.shard,
+    };
+    let selected: Vec<usize> = selection
+        .apply(&suite.scenarios)
+        .iter()
+        .map(|f| {
+            suite
+                .scenarios
+                .iter()
+                .position(|s| s.name == f.name)
+                .expect("selected from the suite")
+        })
+        .collect();
+    if args.list {
+        for &i in &selected {
+            let f = &suite.scenarios[i];
+            println!(
+                "{}  [{}]  {}",
+                f.name,
+                f.scenario.tags.join(", "),
+                f.scenario.description
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if selected.is_empty() {
+        anyhow::bail!("no scenario matches the selection");
+    }
+    let run_dir = harness::artifacts::run_dir(&suite.root);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let server = Arc::new(args.server.start().context("starting the media server")?);
+    server.record_log(&run_dir.join("server.log"))?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    eprintln!(
+        "running {} scenario(s) on the {}, {jobs} at a time; artifacts in {}",
+        selected.len(),
+        server.describe(),
+        run_dir.display()
+    );
+    let settings = RunSettings {
+        source: args.source,
+        keep_artifacts: args.keep_artifacts,
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = JoinSet::new();
+    for &i in &selected {
+        let (suite, server, permits, settings, run_dir) = (
+            suite.clone(),
+            server.clone(),
+            permits.clone(),
+            settings.clone(),
+            run_dir.clone(),
+        );
+        let retries = args.retries;
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("the semaphore stays open");
+            let file = &suite.scenarios[i];
+            let mut attempt = 1;
+            loop {
+                match suite::check_scenario(&suite, file, &server, &run_dir, &settings).await {
+                    Ok(result) => return Finished::Ran(Box::new(result), attempt, None),
+                    Err((result, message)) if attempt > retries => {
+                        return match result {
+                            Some(result) => Finished::Ran(Box::new(result), attempt, Some(message)),
+                            None => Finished::Error(file.name.clone(), message),
+                        };
+                    }
+                    Err((_, message)) => {
+                        eprintln!(
+                            "retry  {} (attempt {attempt} failed: {})",
+                            file.name,
+                            first_line(&message)
+                        );
+                        attempt += 1;
+                    }
+                }
+            }
+        });
+    }
+    let total = selected.len();
+    let mut done = Vec::new();
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(Ok(finished)) => {
+                    report_progress(&finished, done.len() + 1, total);
+                    done.push(finished);
+                }
+                Some(Err(e)) => done.push(Finished::Error("(task)".into(), e.to_string())),
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: stopping publishers, ingests and the server");
+                // Dropping each scenario's future kills its ffmpeg children
+                // and stops its worker before we exit.
+                tasks.shutdown().await;
+                drop(server);
+                return Ok(ExitCode::from(130));
+            }
+        }
+    }
+    let rows: Vec<Row<'_>> = done
+        .iter()
+        .map(|f| match f {
+            Finished::Ran(result, attempts, _) => Row::Ran {
+                result,
+                attempts: *attempts,
+            },
+            Finished::Error(name, message) => Row::Error { name, message },
+        })
+        .collect();
+    print!("\n{}", summary::table(&rows));
+    let cases: Vec<junit::Case> = done
+        .iter()
+        .map(|f| match f {
+            Finished::Ran(result, _, failure) => junit::Case {
+                name: result.name.clone(),
+                time: result.wall_time,
+                failure: failure.clone(),
+            },
+            Finished::Error(name, message) => junit::Case {
+                name: name.clone(),
+                time: Duration::ZERO,
+                failure: Some(message.clone()),
+            },
+        })
+        .collect();
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render("e2e", &cases))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let failed = cases.iter().filter(|c| c.failure.is_some()).count();
+    println!("{} passed, {failed} failed", cases.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().nth(1).unwrap_or(text).trim()
+}
+
+fn report_progress(finished: &Finished, n: usize, total: usize) {
+    match finished {
+        Finished::Ran(result, _, None) => {
+            eprintln!(
+                "[{n}/{total}] pass   {} ({:.1} s)",
+                result.name,
+                result.wall_time.as_secs_f64()
+            )
+        }
+        Finished::Ran(_, _, Some(message)) | Finished::Error(_, message) => {
+            eprintln!("[{n}/{total}] FAIL   {message}")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `cargo xtask e2e`, `schema` and `fixtures`: thin fronts for the harness's
+//! `e2e` binary, which links GStreamer and so cannot live in xtask.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use xshell::{Shell, cmd};
+
+/// Arguments are passed to the harness unchanged; see `cargo xtask e2e --help`.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct E2e {
+    /// e.g. happy-path --tag smoke --source rtmp2src --jobs 2 --shard 1/2
+    /// --junit report.xml --server external=rtmp://127.0.0.1:1935
+    /// --keep-artifacts --retries 1 --update-snapshots --list
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+impl E2e {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let args = self.args;
+        cmd!(sh, "cargo run --quiet --locked -p harness --bin e2e -- {args...}")
+            .run()
+            .context("the scenario suite failed")
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Schema {
+    /// Only check that the committed schema is current
+    #[arg(long)]
+    check: bool,
+}
+
+pub const SCHEMA_PATH: &str = "scenarios/scenario.schema.json";
+
+impl Schema {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let schema = cmd!(
+            sh,
+            "cargo run --quiet --locked -p harness --bin e2e -- --print-schema"
+        )
+        .read()?;
+        let schema = schema + "\n";
+        if self.check {
+            let committed = sh.read_file(SCHEMA_PATH).unwrap_or_default();
+            anyhow::ensure!(
+                committed == schema,
+                "{SCHEMA_PATH} is stale; run `cargo xtask schema`"
+            );
+            return Ok(());
+        }
+        sh.write_file(SCHEMA_PATH, schema)?;
+        eprintln!("wrote {SCHEMA_PATH}");
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Fixtures {}
+
+impl Fixtures {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        cmd!(
+            sh,
+            "cargo run --quiet --locked -p harness --bin e2e -- --build-fixtures"
+        )
+        .run()
+        .context("building fixtures")
+    }
+}
