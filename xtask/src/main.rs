@@ -4,6 +4,7 @@
 //! can install what the rest of the workspace needs (`deps`) before driving
 //! cargo. Every command except `deps` checks the prerequisites first.
 
+mod bench;
 mod deps;
 mod e2e;
 mod image;
@@ -38,6 +39,8 @@ enum Command {
     Fixtures(e2e::Fixtures),
     /// Build the local stand-in media server image (FROM scratch, static binary).
     Image(image::Image),
+    /// Measure ingest cost, scale and latency against ffmpeg and splitmuxsink.
+    Bench(bench::Bench),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         Command::Schema(cmd) => cmd.run(&sh),
         Command::Fixtures(cmd) => cmd.run(&sh),
         Command::Image(cmd) => cmd.run(&sh),
+        Command::Bench(cmd) => cmd.run(&sh),
     }
 }
 
