@@ -10,11 +10,11 @@ use media_tools::FixtureRecipe;
 use crate::artifacts;
 use crate::catalog::FixtureCatalog;
 use crate::error::HarnessError;
-use crate::observe::probe_segments;
+use crate::observe::{ProbedSegment, probe_segments};
 use crate::outcome::{self, Report, RunResult, ScenarioOutcome, percentile, verdict};
 use crate::scenario::{ExpectedOutcome, ScenarioFile};
 use crate::server::MediaServer;
-use crate::stream_run::StreamPlan;
+use crate::stream_run::{StreamObservation, StreamPlan};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunSettings {
@@ -82,23 +82,29 @@ fn safe_id(name: &str) -> String {
         .collect()
 }
 
-pub async fn run_scenario(
+/// What the world did during a scenario, per stream, with every segment
+/// probed.
+pub struct Observed {
+    pub dir: PathBuf,
+    pub streams: Vec<(StreamObservation, Vec<ProbedSegment>)>,
+}
+
+/// Runs the scenario's world and probes what it wrote.
+pub async fn observe(
     file: &ScenarioFile,
     fixtures: &FixtureCatalog,
     server: &MediaServer,
     run_dir: &Path,
     settings: &RunSettings,
-) -> Result<ScenarioResult, HarnessError> {
+) -> Result<Observed, HarnessError> {
     check_compatible(file, fixtures)?;
-    let started = Instant::now();
     let scenario = &file.scenario;
     let dir = run_dir.join(safe_id(&file.name));
     std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
         path: dir.clone(),
         source,
     })?;
-    let recipe: Option<&FixtureRecipe> = scenario.fixture.as_deref().and_then(|n| fixtures.get(n));
-    let fixture_path = match recipe {
+    let fixture_path = match recipe_of(file, fixtures) {
         Some(recipe) => Some(recipe.ensure_built(&fixtures.cache_dir()).await?),
         None => None,
     };
@@ -116,13 +122,31 @@ pub async fn run_scenario(
         })
         .collect();
     let observations = futures_util::future::join_all(plans.into_iter().map(StreamPlan::run)).await;
+    let mut streams = Vec::new();
+    for observation in observations {
+        let segments = probe_segments(&observation).await;
+        artifacts::write_stream(&dir, &observation, &segments)?;
+        streams.push((observation, segments));
+    }
+    Ok(Observed { dir, streams })
+}
 
+pub fn recipe_of<'a>(file: &ScenarioFile, fixtures: &'a FixtureCatalog) -> Option<&'a FixtureRecipe> {
+    file.scenario.fixture.as_deref().and_then(|n| fixtures.get(n))
+}
+
+/// Turns observations into the deterministic outcome, the raw report and
+/// the list of unmet expectations.
+pub fn assess(
+    file: &ScenarioFile,
+    recipe: Option<&FixtureRecipe>,
+    observed: &Observed,
+) -> (ScenarioOutcome, Report, Vec<String>) {
+    let scenario = &file.scenario;
     let mut report = Report::default();
     let mut streams = Vec::new();
     let mut durations = Vec::new();
-    for observation in &observations {
-        let segments = probe_segments(observation).await;
-        artifacts::write_stream(&dir, observation, &segments)?;
+    for (observation, segments) in &observed.streams {
         for kind in MediaKind::ALL {
             let of_kind: Vec<_> = segments.iter().filter(|s| s.record.kind == kind).collect();
             for (i, s) in of_kind.iter().enumerate() {
@@ -139,7 +163,7 @@ pub async fn run_scenario(
         report
             .publisher_failures
             .extend(observation.publisher_failures.iter().cloned());
-        streams.push(outcome::stream_facts(observation, &segments, recipe));
+        streams.push(outcome::stream_facts(observation, segments, recipe));
     }
     let mut latencies = report.write_latency_ms.clone();
     latencies.sort_by(f64::total_cmp);
@@ -173,16 +197,29 @@ pub async fn run_scenario(
     if outcome.result == RunResult::TimedOut {
         problems.push(format!("timed out after {:?}", scenario.timeout));
     }
+    (outcome, report, problems)
+}
+
+pub async fn run_scenario(
+    file: &ScenarioFile,
+    fixtures: &FixtureCatalog,
+    server: &MediaServer,
+    run_dir: &Path,
+    settings: &RunSettings,
+) -> Result<ScenarioResult, HarnessError> {
+    let started = Instant::now();
+    let observed = observe(file, fixtures, server, run_dir, settings).await?;
+    let (outcome, mut report, problems) = assess(file, recipe_of(file, fixtures), &observed);
     report.wall_time_s = started.elapsed().as_secs_f64();
-    artifacts::write_yaml(dir.join("outcome.yaml"), &outcome)?;
-    artifacts::write_json(dir.join("report.json"), &report)?;
+    artifacts::write_yaml(observed.dir.join("outcome.yaml"), &outcome)?;
+    artifacts::write_json(observed.dir.join("report.json"), &report)?;
     Ok(ScenarioResult {
         name: file.name.clone(),
         problems,
         outcome,
         report,
         wall_time: started.elapsed(),
-        dir,
+        dir: observed.dir,
     })
 }
 

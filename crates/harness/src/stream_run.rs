@@ -26,7 +26,7 @@ pub struct StreamPlan<'a> {
 }
 
 /// Everything seen while a stream ran.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StreamObservation {
     pub stream_id: String,
     pub segments_dir: PathBuf,
@@ -66,7 +66,9 @@ impl StreamPlan<'_> {
         format!("live/{}/in", self.stream_id)
     }
 
-    /// Publish phases: one, or two around a restart.
+    /// Publish phases: one, or two around a restart. A restart happens at
+    /// the first keyframe at or after `restart_at`, so the second publisher
+    /// resumes exactly where the first stopped.
     fn phases(&self) -> Vec<PublishOptions> {
         let publish = &self.scenario.publish;
         let base = PublishOptions {
@@ -74,20 +76,26 @@ impl StreamPlan<'_> {
             seek: None,
             limit: publish.stop_after,
         };
-        match publish.restart_at {
-            None => vec![base],
-            Some(at) => vec![
-                PublishOptions {
-                    limit: Some(at),
-                    ..base.clone()
-                },
-                PublishOptions {
-                    seek: Some(at),
-                    limit: publish.stop_after.map(|s| s.saturating_sub(at)),
-                    ..base
-                },
-            ],
-        }
+        let Some(requested) = publish.restart_at else {
+            return vec![base];
+        };
+        let at = self
+            .fixture
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|bytes| media_tools::flv::keyframe_at_or_after(&bytes, requested.as_millis() as u32))
+            .map_or(requested, |ms| Duration::from_millis(u64::from(ms)));
+        vec![
+            PublishOptions {
+                limit: Some(at),
+                ..base.clone()
+            },
+            PublishOptions {
+                seek: Some(at),
+                limit: publish.stop_after.map(|s| s.saturating_sub(at)),
+                ..base
+            },
+        ]
     }
 
     pub async fn run(self) -> StreamObservation {

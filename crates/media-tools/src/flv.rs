@@ -23,6 +23,19 @@ pub fn tags(flv: &[u8]) -> Option<Vec<(usize, u32)>> {
     Some(found)
 }
 
+/// Timestamp (ms) of the first video keyframe at or after `ms`: where a
+/// restarted publisher can resume without repeating or losing a picture.
+pub fn keyframe_at_or_after(flv: &[u8], ms: u32) -> Option<u32> {
+    const VIDEO: u8 = 9;
+    tags(flv)?.into_iter().find_map(|(offset, ts)| {
+        let body = flv.get(offset + TAG_HEADER..offset + TAG_HEADER + 2)?;
+        // Frame type 1 = keyframe; AVC packet type 1 = a picture, not the
+        // sequence header.
+        let keyframe = flv[offset] & 0x1F == VIDEO && body[0] >> 4 == 1 && body[1] == 1;
+        (keyframe && ts >= ms).then_some(ts)
+    })
+}
+
 /// Byte offset of the first tag whose timestamp is at or after `ms`, or the
 /// file's length. `None` if the bytes are not FLV.
 pub fn offset_of_time(flv: &[u8], ms: u32) -> Option<usize> {
@@ -63,5 +76,13 @@ mod tests {
         assert_eq!(offset_of_time(&file, 600), Some(third));
         assert_eq!(offset_of_time(&file, 5000), Some(file.len()));
         assert_eq!(offset_of_time(b"not flv at all", 0), None);
+        let mut with_keys = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        with_keys.extend(tag(9, 0, &[0x17, 0, 0]));
+        with_keys.extend(tag(9, 0, &[0x17, 1, 0]));
+        with_keys.extend(tag(9, 40, &[0x27, 1, 0]));
+        with_keys.extend(tag(9, 2021, &[0x17, 1, 0]));
+        assert_eq!(keyframe_at_or_after(&with_keys, 1), Some(2021));
+        assert_eq!(keyframe_at_or_after(&with_keys, 0), Some(0));
+        assert_eq!(keyframe_at_or_after(&with_keys, 2022), None);
     }
 }

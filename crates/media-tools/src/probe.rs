@@ -24,7 +24,8 @@ pub struct ProbeReport {
     pub format_name: String,
     pub duration_s: Option<f64>,
     pub streams: Vec<StreamReport>,
-    /// For files with video: whether the first decoded picture is a keyframe.
+    /// For files with video: whether the first video packet is a keyframe
+    /// (judged on packets, since a decoder would skip to the next keyframe).
     pub first_video_frame_is_key: Option<bool>,
 }
 
@@ -40,7 +41,7 @@ struct RawProbe {
     streams: Vec<RawStream>,
     format: Option<RawFormat>,
     #[serde(default)]
-    frames: Vec<RawFrame>,
+    packets: Vec<RawPacket>,
 }
 
 #[derive(Deserialize)]
@@ -62,8 +63,8 @@ struct RawFormat {
 }
 
 #[derive(Deserialize)]
-struct RawFrame {
-    key_frame: Option<u8>,
+struct RawPacket {
+    flags: Option<String>,
 }
 
 async fn ffprobe(args: &[&str], path: &Path) -> Result<RawProbe, ToolError> {
@@ -121,19 +122,23 @@ pub async fn probe(path: &Path) -> Result<ProbeReport, ToolError> {
         })
         .collect();
     let first_video_frame_is_key = if streams.iter().any(|s| s.codec_type == "video") {
-        let frames = ffprobe(
+        let packets = ffprobe(
             &[
                 "-select_streams",
                 "v:0",
                 "-read_intervals",
                 "%+#1",
                 "-show_entries",
-                "frame=key_frame",
+                "packet=flags",
             ],
             path,
         )
         .await?;
-        frames.frames.first().and_then(|f| f.key_frame).map(|k| k == 1)
+        packets
+            .packets
+            .first()
+            .and_then(|p| p.flags.as_deref())
+            .map(|flags| flags.starts_with('K'))
     } else {
         None
     };
