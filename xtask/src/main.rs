@@ -5,6 +5,8 @@
 //! cargo. Every command except `deps` checks the prerequisites first.
 
 mod bench;
+mod ci;
+mod containers;
 mod deps;
 mod e2e;
 mod image;
@@ -39,6 +41,8 @@ enum Command {
     Fixtures(e2e::Fixtures),
     /// Build the local stand-in media server image (FROM scratch, static binary).
     Image(image::Image),
+    /// Run locally what one cell of the e2e CI matrix runs.
+    Ci(ci::Ci),
     /// Measure ingest cost, scale and latency against ffmpeg and splitmuxsink.
     Bench(bench::Bench),
 }
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
         Command::Fixtures(cmd) => cmd.run(&sh),
         Command::Image(cmd) => cmd.run(&sh),
         Command::Bench(cmd) => cmd.run(&sh),
+        Command::Ci(cmd) => cmd.run(&sh),
     }
 }
 

@@ -1,4 +1,6 @@
-//! `cargo xtask test`: the README's test command.
+//! `cargo xtask test`: the README's test command. Unit and integration
+//! tests and the scenario suite on the embedded server (all through
+//! nextest), then, where a Docker engine answers, the container paths.
 
 use anyhow::Result;
 use clap::Args;
@@ -26,6 +28,12 @@ impl Test {
             cmd!(sh, "cargo test --workspace --doc").run()?;
         } else {
             cmd!(sh, "cargo test --workspace --no-fail-fast {args...}").run()?;
+        }
+        if crate::containers::docker_answers(sh) {
+            crate::containers::testcontainers_smoke(sh)?;
+            crate::containers::compose_smoke(sh)?;
+        } else {
+            eprintln!("skipped: container smoke tests (no Docker engine answers)");
         }
         Ok(())
     }

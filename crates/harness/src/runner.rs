@@ -122,6 +122,9 @@ pub async fn observe(
         })
         .collect();
     let observations = futures_util::future::join_all(plans.into_iter().map(StreamPlan::run)).await;
+    if let Some(facts) = server.api_facts().await {
+        artifacts::write_json(dir.join("server-paths.json"), &facts)?;
+    }
     let mut streams = Vec::new();
     for observation in observations {
         let segments = probe_segments(&observation).await;

@@ -146,7 +146,7 @@ impl StreamPlan<'_> {
                 let publish_started = Instant::now();
                 let online = match self
                     .server
-                    .wait_for_publisher(&self.path(), RELEASE_DEADLINE)
+                    .wait_for_publisher(&self.path(), publish_started, RELEASE_DEADLINE)
                     .await
                 {
                     Ok(true) => Instant::now(),

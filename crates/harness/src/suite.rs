@@ -18,6 +18,7 @@ pub const ENV_SERVER: &str = "E2E_SERVER";
 pub const ENV_SOURCE: &str = "E2E_SOURCE";
 pub const ENV_RUN_DIR: &str = "E2E_RUN_DIR";
 pub const ENV_KEEP: &str = "E2E_KEEP_ARTIFACTS";
+pub const ENV_MEDIAMTX_IMAGE: &str = "E2E_MEDIAMTX_IMAGE";
 
 pub struct Suite {
     pub root: PathBuf,
@@ -50,11 +51,13 @@ impl Suite {
     }
 }
 
-/// Which server a run uses: `embedded` (default), or `external=rtmp://host:port`.
+/// Which server a run uses: `embedded` (default), `mediamtx` (a container),
+/// or `external=rtmp://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ServerChoice {
     #[default]
     Embedded,
+    Mediamtx,
     External(String),
 }
 
@@ -63,10 +66,11 @@ impl std::str::FromStr for ServerChoice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "" | "embedded" => Ok(Self::Embedded),
+            "mediamtx" => Ok(Self::Mediamtx),
             other => match other.strip_prefix("external=") {
                 Some(url) => Ok(Self::External(url.to_owned())),
                 None => Err(format!(
-                    "unknown server '{other}'; expected 'embedded' or 'external=rtmp://HOST:PORT'"
+                    "unknown server '{other}'; expected 'embedded', 'mediamtx' or 'external=rtmp://HOST:PORT'"
                 )),
             },
         }
@@ -74,9 +78,29 @@ impl std::str::FromStr for ServerChoice {
 }
 
 impl ServerChoice {
-    pub fn start(&self) -> Result<MediaServer, HarnessError> {
+    /// Why this server cannot be had on this machine, if it cannot: the
+    /// scenarios are then skipped with that reason, never passed.
+    pub fn unavailable(&self) -> Option<String> {
         match self {
-            Self::Embedded => MediaServer::embedded(),
+            Self::Mediamtx => crate::server::docker_available().err(),
+            _ => None,
+        }
+    }
+
+    /// Starts the server, its log going to `run_dir/server.log`.
+    pub async fn start(&self, run_dir: &Path, image: Option<&str>) -> Result<MediaServer, HarnessError> {
+        std::fs::create_dir_all(run_dir).map_err(|source| HarnessError::Io {
+            path: run_dir.to_owned(),
+            source,
+        })?;
+        let log = run_dir.join("server.log");
+        match self {
+            Self::Embedded => {
+                let server = MediaServer::embedded()?;
+                server.record_log(&log)?;
+                Ok(server)
+            }
+            Self::Mediamtx => MediaServer::container(image, &log).await,
             Self::External(url) => MediaServer::external(url),
         }
     }
@@ -84,6 +108,7 @@ impl ServerChoice {
 
 /// Settings from the environment, for the test target.
 pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), String> {
+    // The image for `mediamtx` is read by the caller from ENV_MEDIAMTX_IMAGE.
     let server = std::env::var(ENV_SERVER).unwrap_or_default().parse()?;
     let source = match std::env::var(ENV_SOURCE) {
         Ok(s) if !s.is_empty() => Some(s.parse::<SourceElement>().map_err(|e| e.to_string())?),

@@ -23,12 +23,22 @@ fn main() {
         }
         std::process::exit(2);
     }
+    // A server that cannot be had here (no Docker for `mediamtx`) makes every
+    // scenario ignored, with the reason, never passed.
+    let unavailable = suite::settings_from_env()
+        .ok()
+        .and_then(|(choice, _, _)| choice.unavailable());
+    if let Some(reason) = &unavailable {
+        eprintln!("scenarios skipped: {reason}");
+    }
     let trials = (0..suite.scenarios.len())
         .map(|i| {
             let suite = suite.clone();
             let file = &suite.scenarios[i];
             let kind = file.scenario.tags.first().cloned().unwrap_or_default();
-            Trial::test(file.name.clone(), move || run(&suite, i)).with_kind(kind)
+            Trial::test(file.name.clone(), move || run(&suite, i))
+                .with_kind(kind)
+                .with_ignored_flag(unavailable.is_some())
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
@@ -42,11 +52,15 @@ fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let server = choice.start().map_err(|e| e.to_string())?;
+        let image = std::env::var(suite::ENV_MEDIAMTX_IMAGE).ok();
         let file = &suite.scenarios[index];
-        suite::check_scenario(suite, file, &server, &run_dir, &settings)
+        let server_dir = run_dir.join(format!("server-{}", file.name.replace('/', "-")));
+        let server = choice
+            .start(&server_dir, image.as_deref())
             .await
-            .map(|_| ())
-            .map_err(|(_, message)| Failed::from(message))
+            .map_err(|e| e.to_string())?;
+        let checked = suite::check_scenario(suite, file, &server, &run_dir, &settings).await;
+        server.shutdown().await;
+        checked.map(|_| ()).map_err(|(_, message)| Failed::from(message))
     })
 }

@@ -32,9 +32,13 @@ struct Args {
     /// Skip scenarios with this tag (repeatable)
     #[arg(long = "skip-tag")]
     skip_tags: Vec<String>,
-    /// Media server: embedded, or external=rtmp://HOST:PORT
+    /// Media server: embedded, mediamtx (Docker, via testcontainers), or
+    /// external=rtmp://HOST:PORT (e.g. docker compose -f docker-compose.e2e.yml up -d)
     #[arg(long, default_value = "embedded")]
     server: ServerChoice,
+    /// Image for --server mediamtx (default: the pinned bluenviron/mediamtx)
+    #[arg(long, value_name = "NAME:TAG")]
+    mediamtx_image: Option<String>,
     /// Override every scenario's source element: rtmpsrc or rtmp2src
     #[arg(long, value_parser = parse_source)]
     source: Option<SourceElement>,
@@ -146,10 +150,33 @@ async fn run(args: Args) -> Result<ExitCode> {
     if selected.is_empty() {
         anyhow::bail!("no scenario matches the selection");
     }
+    if let Some(reason) = args.server.unavailable() {
+        for &i in &selected {
+            println!("skipped {}: {reason}", suite.scenarios[i].name);
+        }
+        if let Some(path) = &args.junit {
+            let cases: Vec<junit::Case> = selected
+                .iter()
+                .map(|&i| junit::Case {
+                    name: suite.scenarios[i].name.clone(),
+                    time: Duration::ZERO,
+                    failure: None,
+                    skipped: Some(reason.clone()),
+                })
+                .collect();
+            std::fs::write(path, junit::render("e2e", &cases))
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        println!("0 passed, 0 failed, {} skipped", selected.len());
+        return Ok(ExitCode::SUCCESS);
+    }
     let run_dir = harness::artifacts::run_dir(&suite.root);
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let server = Arc::new(args.server.start().context("starting the media server")?);
-    server.record_log(&run_dir.join("server.log"))?;
+    let server = Arc::new(
+        args.server
+            .start(&run_dir, args.mediamtx_image.as_deref())
+            .await
+            .context("starting the media server")?,
+    );
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -217,10 +244,15 @@ async fn run(args: Args) -> Result<ExitCode> {
                 // Dropping each scenario's future kills its ffmpeg children
                 // and stops its worker before we exit.
                 tasks.shutdown().await;
-                drop(server);
+                if let Ok(server) = Arc::try_unwrap(server) {
+                    server.shutdown().await;
+                }
                 return Ok(ExitCode::from(130));
             }
         }
+    }
+    if let Ok(server) = Arc::try_unwrap(server) {
+        server.shutdown().await;
     }
     let rows: Vec<Row<'_>> = done
         .iter()
@@ -240,11 +272,13 @@ async fn run(args: Args) -> Result<ExitCode> {
                 name: result.name.clone(),
                 time: result.wall_time,
                 failure: failure.clone(),
+                skipped: None,
             },
             Finished::Error(name, message) => junit::Case {
                 name: name.clone(),
                 time: Duration::ZERO,
                 failure: Some(message.clone()),
+                skipped: None,
             },
         })
         .collect();

@@ -1,0 +1,117 @@
+//! The container paths of the suite, run where a Docker engine answers:
+//! the smoke scenarios through testcontainers with the local stand-in
+//! image, and the docker-compose stack checked, started, used and removed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::image;
+
+const COMPOSE_FILE: &str = "docker-compose.e2e.yml";
+/// MediaMTX's RTMP listener line; the stand-in prints the same.
+const READY_LINE: &str = "INF [RTMP] ";
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn docker_answers(sh: &Shell) -> bool {
+    let format = "{{.Server.Version}}";
+    cmd!(sh, "docker version --format {format}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+/// Smoke scenarios against the stand-in image through testcontainers.
+pub fn testcontainers_smoke(sh: &Shell) -> Result<()> {
+    image::build(sh, image::DEFAULT_TAG)?;
+    let tag = image::DEFAULT_TAG;
+    cmd!(
+        sh,
+        "cargo run --quiet --locked -p harness --bin e2e -- --server mediamtx --mediamtx-image {tag} --tag smoke"
+    )
+    .run()
+    .context("smoke scenarios through testcontainers")?;
+    let leaked = cmd!(sh, "docker ps -aq --filter ancestor={tag}").quiet().read()?;
+    if !leaked.trim().is_empty() {
+        bail!("containers of {tag} were left behind: {leaked}");
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `docker-compose config`, then up with the stand-in image on free ports,
+/// a smoke scenario against it as an external server, and down.
+pub fn compose_smoke(sh: &Shell) -> Result<()> {
+    cmd!(sh, "docker-compose -f {COMPOSE_FILE} config -q")
+        .run()
+        .context("docker-compose.e2e.yml does not validate")?;
+    let project = format!("ingest-e2e-{}", std::process::id());
+    let rtmp_port = free_port()?.to_string();
+    let _env = [
+        sh.push_env("MEDIAMTX_IMAGE", image::DEFAULT_TAG),
+        sh.push_env("MEDIAMTX_RTMP_PORT", &rtmp_port),
+        sh.push_env("MEDIAMTX_API_PORT", free_port()?.to_string()),
+        sh.push_env("MEDIAMTX_METRICS_PORT", free_port()?.to_string()),
+    ];
+    let result = (|| {
+        cmd!(sh, "docker-compose -f {COMPOSE_FILE} -p {project} up -d").run()?;
+        wait_for_listener(sh, &project)?;
+        let server = format!("external=rtmp://127.0.0.1:{rtmp_port}");
+        cmd!(
+            sh,
+            "cargo run --quiet --locked -p harness --bin e2e -- --server {server} happy-path-fast"
+        )
+        .run()
+        .context("smoke scenario against the compose stack")
+    })();
+    let down = cmd!(sh, "docker-compose -f {COMPOSE_FILE} -p {project} down --volumes").run();
+    result.and(down.map_err(Into::into))
+}
+
+/// Follows the stack's logs until the RTMP listener line appears.
+fn wait_for_listener(sh: &Shell, project: &str) -> Result<()> {
+    let mut logs = Command::new("docker-compose")
+        .args(["-f", COMPOSE_FILE, "-p", project, "logs", "-f", "--no-color"])
+        .current_dir(sh.current_dir())
+        .envs(sh_env(sh))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("following docker-compose logs")?;
+    let stdout = logs.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(READY_LINE) {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    let ready = rx.recv_timeout(READY_DEADLINE);
+    let _ = logs.kill();
+    let _ = logs.wait();
+    ready.map_err(|_| {
+        anyhow::anyhow!("the compose stack printed no RTMP listener line within {READY_DEADLINE:?}")
+    })
+}
+
+fn sh_env(sh: &Shell) -> Vec<(String, String)> {
+    [
+        "MEDIAMTX_IMAGE",
+        "MEDIAMTX_RTMP_PORT",
+        "MEDIAMTX_API_PORT",
+        "MEDIAMTX_METRICS_PORT",
+    ]
+    .iter()
+    .filter_map(|k| sh.var(k).ok().map(|v| (k.to_string(), v)))
+    .collect()
+}
