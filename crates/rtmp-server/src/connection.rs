@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use crate::config::ServerConfig;
@@ -24,6 +24,13 @@ use crate::session::{Session, SessionEvent};
 const READ_BUFFER: usize = 64 * 1024;
 /// Frames serialized into one socket write when a reader's queue has a backlog.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// After we end a connection, how long (and how much) we keep reading what
+/// the client still sends. Closing with unread input makes the kernel send
+/// a reset, and clients that reply to our last message (librtmp answers
+/// `UnpublishNotify` with `deleteStream`) would then die of SIGPIPE or
+/// report "broken pipe" instead of a clean end.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 pub(crate) struct Shared {
     pub config: ServerConfig,
@@ -66,9 +73,55 @@ pub(crate) async fn serve(stream: TcpStream, remote: SocketAddr, shared: Arc<Sha
         id: handle.id,
     };
     shared.log.conn(&remote, "opened");
-    let reason = Connection::new(&shared, handle, remote).run(stream).await;
+    // Latency matters more than packet count for live media.
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let end = Connection::new(&shared, handle, remote)
+        .run(&mut reader, &mut writer)
+        .await;
     drop(registration);
-    shared.log.conn(&remote, format_args!("closed: {reason}"));
+    shared.log.conn(&remote, format_args!("closed: {}", end.reason));
+    if !end.peer_gone {
+        linger(&mut reader, &mut writer).await;
+    }
+}
+
+/// Why a connection ended, and whether the peer's side is already closed.
+struct End {
+    reason: String,
+    peer_gone: bool,
+}
+
+impl End {
+    fn ours(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            peer_gone: false,
+        }
+    }
+
+    fn peer(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            peer_gone: true,
+        }
+    }
+}
+
+/// Half-closes, then discards input until the client hangs up (bounded).
+async fn linger(reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
+    let drain = async {
+        let _ = writer.shutdown().await;
+        let mut buf = [0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 struct Connection<'a> {
@@ -93,11 +146,8 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Runs until the connection ends; returns the reason in MediaMTX style.
-    async fn run(mut self, stream: TcpStream) -> String {
-        // Latency matters more than packet count for live media.
-        let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
+    /// Runs until the connection ends; the reason is in MediaMTX style.
+    async fn run(mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) -> End {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut events = Vec::new();
         let kick = self.handle.kick.clone();
@@ -115,32 +165,32 @@ impl<'a> Connection<'a> {
             };
             tokio::select! {
                 biased;
-                _ = kick.notified() => return "terminated".to_owned(),
+                _ = kick.notified() => return End::ours("terminated"),
                 read = tokio::time::timeout(read_deadline, reader.read(&mut buf)) => {
                     let n = match read {
-                        Err(_) => return "read timeout".to_owned(),
-                        Ok(Err(e)) => return e.to_string(),
-                        Ok(Ok(0)) => return "EOF".to_owned(),
+                        Err(_) => return End::ours("read timeout"),
+                        Ok(Err(e)) => return End::peer(e.to_string()),
+                        Ok(Ok(0)) => return End::peer("EOF"),
                         Ok(Ok(n)) => n,
                     };
                     self.handle.stats.inbound.fetch_add(n as u64, Ordering::Relaxed);
                     if let Err(e) = self.session.handle_input(&buf[..n], &mut self.out, &mut events) {
-                        return e.to_string();
+                        return End::ours(e.to_string());
                     }
                     for event in events.drain(..) {
                         if let Err(reason) = self.handle_event(event) {
                             // Flush the refusal so the client learns why.
-                            let _ = self.flush(&mut writer).await;
-                            return reason;
+                            let _ = self.flush(writer).await;
+                            return End::ours(reason);
                         }
                     }
-                    if let Err(reason) = self.flush(&mut writer).await {
-                        return reason;
+                    if let Err(reason) = self.flush(writer).await {
+                        return End::ours(reason);
                     }
                 }
                 frame = recv(frames) => {
-                    if let Err(reason) = self.forward(frame, &mut writer).await {
-                        return reason;
+                    if let Err(reason) = self.forward(frame, writer).await {
+                        return End::ours(reason);
                     }
                 }
             }
@@ -158,7 +208,10 @@ impl<'a> Connection<'a> {
                         let tracks = tracks_summary(&relay.tracks());
                         drop(relay);
                         let log = &self.shared.log;
-                        log.conn(&self.remote, format_args!("is publishing to path '{path}', {tracks}"));
+                        log.conn(
+                            &self.remote,
+                            format_args!("is publishing to path '{path}', {tracks}"),
+                        );
                         log.path(path, format_args!("stream is available and online, {tracks}"));
                     }
                 }

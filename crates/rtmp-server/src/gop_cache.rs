@@ -38,9 +38,7 @@ impl GopCache {
         } else if !self.has_keyframe {
             return;
         }
-        if self.frames.len() + 1 > self.max_frames
-            || self.bytes + frame.payload.len() > self.max_bytes
-        {
+        if self.frames.len() + 1 > self.max_frames || self.bytes + frame.payload.len() > self.max_bytes {
             // A GOP this long would flood a late joiner anyway; it will
             // start at the next keyframe instead.
             self.clear();

@@ -62,6 +62,9 @@ mod tests {
         let sink = LogSink::new(8);
         let mut rx = sink.subscribe();
         sink.conn(&"127.0.0.1:5000".parse().unwrap(), "opened");
-        assert_eq!(rx.recv().await.unwrap(), "INF [RTMP] [conn 127.0.0.1:5000] opened");
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            "INF [RTMP] [conn 127.0.0.1:5000] opened"
+        );
     }
 }

@@ -73,7 +73,9 @@ async fn wait_for_termination() -> anyhow::Result<()> {
 /// `:1935`, `0.0.0.0:1935`, `[::]:1935` or `host-ip:port`.
 fn parse_listen(value: &str) -> anyhow::Result<SocketAddr> {
     if let Some(port) = value.strip_prefix(':') {
-        let port = port.parse().with_context(|| format!("invalid port in '{value}'"))?;
+        let port = port
+            .parse()
+            .with_context(|| format!("invalid port in '{value}'"))?;
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
     }
     match value.parse() {
@@ -91,7 +93,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
         let level = match *event.metadata().level() {
             Level::ERROR => "ERR",
             Level::WARN => "WAR",
@@ -146,7 +153,10 @@ mod tests {
     #[test]
     fn parses_mediamtx_addresses() {
         assert_eq!(parse_listen(":1935").unwrap(), "0.0.0.0:1935".parse().unwrap());
-        assert_eq!(parse_listen("127.0.0.1:0").unwrap(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(
+            parse_listen("127.0.0.1:0").unwrap(),
+            "127.0.0.1:0".parse().unwrap()
+        );
         assert!(parse_listen("nonsense").is_err());
     }
 }

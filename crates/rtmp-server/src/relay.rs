@@ -109,9 +109,7 @@ impl PathRelay {
     }
 
     /// Adds a reader and queues what it needs to start decoding at once:
-    /// metadata, sequence headers, then the cached GOP. Configuration frames
-    /// are stamped with the GOP's first timestamp so the reader never sees
-    /// time go backwards.
+    /// metadata, sequence headers, then the cached GOP.
     pub fn add_reader(&mut self, conn: ConnId, stats: Arc<ConnStats>) -> mpsc::Receiver<Frame> {
         let (tx, rx) = mpsc::channel(self.reader_capacity);
         let start = self.gop.first_timestamp();
@@ -144,19 +142,25 @@ impl PathRelay {
         self.readers.clear();
     }
 
+    /// Current configuration frames. Sequence headers are stamped with
+    /// `timestamp` (the frame that follows them) so time never goes
+    /// backwards; metadata keeps its own (normally 0) because ffmpeg only
+    /// takes `onMetaData` at timestamp 0 as stream metadata and turns any
+    /// other into an extra data stream.
     fn configs(&self, timestamp: Option<u32>) -> Vec<Frame> {
-        [&self.metadata, &self.video_config, &self.audio_config]
+        let headers = [&self.video_config, &self.audio_config]
             .into_iter()
             .flatten()
             .map(|f| Frame {
                 timestamp: timestamp.unwrap_or(f.timestamp),
                 ..f.clone()
-            })
-            .collect()
+            });
+        self.metadata.iter().cloned().chain(headers).collect()
     }
 
     fn fan_out(&mut self, frame: &Frame, is_config: bool) {
-        let sync_point = frame.is_keyframe() || (frame.kind == FrameKind::Audio && self.video_codec.is_none());
+        let sync_point =
+            frame.is_keyframe() || (frame.kind == FrameKind::Audio && self.video_codec.is_none());
         let mut readers = std::mem::take(&mut self.readers);
         readers.retain_mut(|reader| {
             let offer = if is_config {
@@ -251,7 +255,11 @@ mod tests {
     fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<(FrameKind, u32, bool)> {
         let mut got = Vec::new();
         while let Ok(f) = rx.try_recv() {
-            got.push((f.kind, f.timestamp, f.is_sequence_header() || f.kind == FrameKind::Metadata));
+            got.push((
+                f.kind,
+                f.timestamp,
+                f.is_sequence_header() || f.kind == FrameKind::Metadata,
+            ));
         }
         got
     }
@@ -278,7 +286,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (FrameKind::Metadata, 33, true),
+                (FrameKind::Metadata, 0, true),
                 (FrameKind::Video, 33, true),
                 (FrameKind::Audio, 33, true),
                 (FrameKind::Video, 33, false),
@@ -324,7 +332,11 @@ mod tests {
         relay.publish(frame(FrameKind::Video, 40, AVC_KEY));
         assert_eq!(
             drain(&mut rx),
-            vec![(FrameKind::Video, 40, true), (FrameKind::Audio, 40, true), (FrameKind::Video, 40, false)]
+            vec![
+                (FrameKind::Video, 40, true),
+                (FrameKind::Audio, 40, true),
+                (FrameKind::Video, 40, false)
+            ]
         );
     }
 
@@ -334,7 +346,10 @@ mod tests {
         relay.publish(frame(FrameKind::Audio, 0, AAC_HEADER));
         let mut rx = relay.add_reader(1, Arc::default());
         relay.publish(frame(FrameKind::Audio, 20, AAC_RAW));
-        assert_eq!(drain(&mut rx), vec![(FrameKind::Audio, 0, true), (FrameKind::Audio, 20, false)]);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(FrameKind::Audio, 0, true), (FrameKind::Audio, 20, false)]
+        );
         assert_eq!(relay.tracks(), vec!["MPEG-4 Audio"]);
     }
 

@@ -133,9 +133,7 @@ impl RtmpServer {
     /// Closes a connection (MediaMTX `POST /v3/rtmpconns/kick/<id>`).
     /// False if no such connection.
     pub fn kick(&self, conn_id: &str) -> bool {
-        conn_id
-            .parse()
-            .is_ok_and(|id| self.shared.registry.kick(id))
+        conn_id.parse().is_ok_and(|id| self.shared.registry.kick(id))
     }
 
     /// Closes the connection publishing `path`; false if nobody does.

@@ -42,8 +42,14 @@ const IGNORED_COMMANDS: &[&str] = &[
 
 #[derive(Debug)]
 pub(crate) enum SessionEvent {
-    PublishRequested { stream_id: u32, path: String },
-    PlayRequested { stream_id: u32, path: String },
+    PublishRequested {
+        stream_id: u32,
+        path: String,
+    },
+    PlayRequested {
+        stream_id: u32,
+        path: String,
+    },
     /// `deleteStream`, `closeStream` or `FCUnpublish`: the client is done.
     StreamClosed,
     Media(Frame),
@@ -363,27 +369,61 @@ impl Session {
     }
 
     /// Grants a `publish`: from now on audio/video/metadata become events.
-    pub fn accept_publish(&mut self, stream_id: u32, path: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    pub fn accept_publish(
+        &mut self,
+        stream_id: u32,
+        path: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         self.publishing_stream = Some(stream_id);
         self.stream_begin(stream_id, out)?;
-        self.on_status(stream_id, "status", "NetStream.Publish.Start", &format!("{path} is now published."), out)
+        self.on_status(
+            stream_id,
+            "status",
+            "NetStream.Publish.Start",
+            &format!("{path} is now published."),
+            out,
+        )
     }
 
     /// Grants a `play`: stream begin, `Play.Reset`, `Play.Start` (what
     /// librtmp and rtmp2src wait for). No `|RtmpSampleAccess` or
     /// `Data.Start` script data: ffmpeg would expose those as extra data
     /// streams, and MediaMTX does not send them either.
-    pub fn accept_play(&mut self, stream_id: u32, path: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    pub fn accept_play(
+        &mut self,
+        stream_id: u32,
+        path: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         self.stream_begin(stream_id, out)?;
-        self.on_status(stream_id, "status", "NetStream.Play.Reset", &format!("Playing and resetting {path}."), out)?;
-        self.on_status(stream_id, "status", "NetStream.Play.Start", &format!("Started playing {path}."), out)?;
+        self.on_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Reset",
+            &format!("Playing and resetting {path}."),
+            out,
+        )?;
+        self.on_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Start",
+            &format!("Started playing {path}."),
+            out,
+        )?;
         Ok(())
     }
 
     /// Refuses a `publish` or `play` with an error status. Clients map
     /// `NetStream.Play.StreamNotFound` to "stream not found" (rtmp2src,
     /// librtmp) instead of waiting for a timeout.
-    pub fn reject(&mut self, stream_id: u32, code: &str, description: &str, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    pub fn reject(
+        &mut self,
+        stream_id: u32,
+        code: &str,
+        description: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         self.on_status(stream_id, "error", code, description, out)
     }
 
@@ -397,11 +437,22 @@ impl Session {
             timestamp: None,
         };
         self.send(eof, 0, out)?;
-        self.on_status(stream_id, "status", "NetStream.Play.UnpublishNotify", "stream is offline", out)
+        self.on_status(
+            stream_id,
+            "status",
+            "NetStream.Play.UnpublishNotify",
+            "stream is offline",
+            out,
+        )
     }
 
     /// Serializes one relayed frame towards this client.
-    pub fn write_frame(&mut self, stream_id: u32, frame: &Frame, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    pub fn write_frame(
+        &mut self,
+        stream_id: u32,
+        frame: &Frame,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
         let payload = MessagePayload {
             timestamp: RtmpTimestamp::new(frame.timestamp),
             type_id: frame.message_type(),
@@ -477,4 +528,173 @@ fn status_object(level: &str, code: &str, description: &str) -> HashMap<String, 
         ("code".to_owned(), string(code)),
         ("description".to_owned(), string(description)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+    };
+
+    /// Drives our session against rml_rtmp's client session in memory.
+    struct Pair {
+        server: Session,
+        client: ClientSession,
+        client_events: Vec<ClientSessionEvent>,
+        server_events: Vec<SessionEvent>,
+    }
+
+    impl Pair {
+        fn connected() -> Pair {
+            let mut server = Session::new(0xFF_FFFF, 4096);
+            let mut handshake = Handshake::new(PeerType::Client);
+            let mut to_server = handshake.generate_outbound_p0_and_p1().unwrap();
+            let mut leftover = Vec::new();
+            while server.handshake.is_some() || !to_server.is_empty() {
+                let mut to_client = Vec::new();
+                server
+                    .handle_input(&to_server, &mut to_client, &mut Vec::new())
+                    .unwrap();
+                to_server.clear();
+                if to_client.is_empty() {
+                    break;
+                }
+                match handshake.process_bytes(&to_client).unwrap() {
+                    HandshakeProcessResult::InProgress { response_bytes } => to_server = response_bytes,
+                    HandshakeProcessResult::Completed {
+                        response_bytes,
+                        remaining_bytes,
+                    } => {
+                        to_server = response_bytes;
+                        leftover = remaining_bytes;
+                    }
+                }
+            }
+            assert!(server.handshake.is_none(), "handshake completes");
+            let (client, _) = ClientSession::new(ClientSessionConfig::new()).unwrap();
+            let mut pair = Pair {
+                server,
+                client,
+                client_events: Vec::new(),
+                server_events: Vec::new(),
+            };
+            pair.deliver_to_client(leftover);
+            let request = pair.client.request_connection("live/x".to_owned()).unwrap();
+            pair.exchange(vec![request]).unwrap();
+            assert!(
+                pair.client_events
+                    .contains(&ClientSessionEvent::ConnectionRequestAccepted)
+            );
+            pair
+        }
+
+        /// Delivers client output to the server and server replies back.
+        fn exchange(&mut self, results: Vec<ClientSessionResult>) -> Result<(), ProtocolError> {
+            let mut to_server = Vec::new();
+            for result in results {
+                match result {
+                    ClientSessionResult::OutboundResponse(p) => to_server.extend_from_slice(&p.bytes),
+                    ClientSessionResult::RaisedEvent(e) => self.client_events.push(e),
+                    ClientSessionResult::UnhandleableMessageReceived(_) => {}
+                }
+            }
+            let mut to_client = Vec::new();
+            self.server
+                .handle_input(&to_server, &mut to_client, &mut self.server_events)?;
+            self.deliver_to_client(to_client);
+            Ok(())
+        }
+
+        fn deliver_to_client(&mut self, bytes: Vec<u8>) {
+            if bytes.is_empty() {
+                return;
+            }
+            let results = self.client.handle_input(&bytes).unwrap();
+            self.exchange(results).unwrap();
+        }
+    }
+
+    #[test]
+    fn publish_flow_yields_path_and_media() {
+        let mut pair = Pair::connected();
+        let request = pair
+            .client
+            .request_publishing("in".to_owned(), PublishRequestType::Live)
+            .unwrap();
+        pair.exchange(vec![request]).unwrap();
+        let Some(SessionEvent::PublishRequested { stream_id, path }) = pair.server_events.pop() else {
+            panic!("expected a publish request, got {:?}", pair.server_events);
+        };
+        assert_eq!(path, "live/x/in");
+
+        let mut out = Vec::new();
+        pair.server.accept_publish(stream_id, &path, &mut out).unwrap();
+        pair.deliver_to_client(out);
+        assert!(
+            pair.client_events
+                .contains(&ClientSessionEvent::PublishRequestAccepted)
+        );
+
+        let video = pair
+            .client
+            .publish_video_data(
+                Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+                RtmpTimestamp::new(40),
+                false,
+            )
+            .unwrap();
+        pair.exchange(vec![video]).unwrap();
+        match pair.server_events.pop() {
+            Some(SessionEvent::Media(frame)) => {
+                assert!(frame.is_keyframe());
+                assert_eq!(frame.timestamp, 40);
+            }
+            other => panic!("expected media, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refused_play_reaches_the_client_as_an_error_status() {
+        let mut pair = Pair::connected();
+        let request = pair.client.request_playback("in".to_owned()).unwrap();
+        pair.exchange(vec![request]).unwrap();
+        let Some(SessionEvent::PlayRequested { stream_id, .. }) = pair.server_events.pop() else {
+            panic!("expected a play request");
+        };
+        let mut out = Vec::new();
+        pair.server
+            .reject(stream_id, "NetStream.Play.StreamNotFound", "nope", &mut out)
+            .unwrap();
+        pair.deliver_to_client(out);
+        assert!(
+            !pair
+                .client_events
+                .contains(&ClientSessionEvent::PlaybackRequestAccepted)
+        );
+    }
+
+    #[test]
+    fn oversized_chunk_size_is_refused() {
+        let mut pair = Pair::connected();
+        let mut serializer = ChunkSerializer::new();
+        let packet = serializer
+            .set_max_chunk_size(0x0100_0000, RtmpTimestamp::new(0))
+            .unwrap();
+        let err = pair
+            .server
+            .handle_input(&packet.bytes, &mut Vec::new(), &mut Vec::new())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::ChunkSize {
+                    size: 0x0100_0000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 }

@@ -1,0 +1,103 @@
+//! The harness-facing API: snapshots, kicks, log lines.
+
+mod common;
+
+use common::*;
+use rtmp_server::{ConnState, RtmpServer, ServerConfig, ServerError};
+use std::time::Duration;
+
+#[tokio::test]
+async fn snapshots_describe_publisher_and_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3, 30).await;
+    let server = start_server();
+    let mut log = LogWatch::new(&server);
+    let url = server.url("live/api/in");
+
+    let publisher = GatedPublisher::start(&file, &url).await;
+    server.wait_for_publisher("live/api/in", DEADLINE).await.unwrap();
+    let publishing = log.wait_for(&["is publishing to path 'live/api/in'"]).await;
+    assert!(
+        publishing.starts_with("INF [RTMP] [conn 127.0.0.1:"),
+        "{publishing}"
+    );
+    assert!(
+        publishing.ends_with("2 tracks (H264, MPEG-4 Audio)"),
+        "{publishing}"
+    );
+
+    let mut reader = ffmpeg_decoder(&url).spawn().unwrap();
+    log.wait_for(&["is reading from path 'live/api/in'"]).await;
+
+    let paths = server.paths();
+    assert_eq!(paths.len(), 1);
+    let path = &paths[0];
+    assert_eq!(path.name, "live/api/in");
+    assert!(path.ready);
+    assert_eq!(path.tracks, vec!["H264", "MPEG-4 Audio"]);
+    assert_eq!(path.readers.len(), 1);
+    assert!(path.inbound_bytes > 0 && path.outbound_bytes > 0);
+
+    let conns = server.connections();
+    let states: Vec<_> = conns.iter().map(|c| c.state).collect();
+    assert_eq!(states, vec![ConnState::Publish, ConnState::Read]);
+    assert_eq!(conns[0].id, path.source.id);
+    assert_eq!(conns[1].id, path.readers[0].id);
+    assert!(
+        conns
+            .iter()
+            .all(|c| c.path == "live/api/in" && c.inbound_bytes > 0)
+    );
+
+    let json = serde_json::to_value(&conns).unwrap();
+    assert_eq!(json[1]["state"], "read");
+    assert!(json[0]["remoteAddr"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    // Kicking the reader closes it and only it.
+    assert!(server.kick(&conns[1].id));
+    log.wait_for(&["closed: terminated"]).await;
+    wait_exit(&mut reader).await;
+    assert!(!server.kick("no-such-id"));
+    assert!(publisher.release().await.success());
+    wait_until(|| server.connections().is_empty()).await;
+}
+
+#[tokio::test]
+async fn wait_for_publisher_times_out() {
+    let server = start_server();
+    let err = server
+        .wait_for_publisher("live/never/in", Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServerError::PublisherTimeout { .. }), "{err}");
+}
+
+#[test]
+fn start_reports_bind_errors_and_urls() {
+    let server = start_server();
+    let taken = ServerConfig {
+        listen: server.local_addr(),
+        ..ServerConfig::default()
+    };
+    assert!(matches!(RtmpServer::start(taken), Err(ServerError::Bind { .. })));
+    let port = server.local_addr().port();
+    assert_eq!(
+        server.url("/live/a/in"),
+        format!("rtmp://127.0.0.1:{port}/live/a/in")
+    );
+    server.shutdown();
+}
+
+/// Works from a blocking caller without any runtime: the server runs on its own.
+#[test]
+fn serves_callers_without_a_runtime() {
+    let server = start_server();
+    let mut socket = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    use std::io::{Read, Write};
+    socket.write_all(&[0x03]).unwrap();
+    socket.write_all(&[0u8; 1536]).unwrap();
+    let mut s0s1s2 = [0u8; 3073];
+    socket.read_exact(&mut s0s1s2).unwrap();
+    assert_eq!(s0s1s2[0], 3);
+    drop(server);
+}

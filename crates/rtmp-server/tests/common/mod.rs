@@ -1,0 +1,245 @@
+//! Helpers for tests against real clients (ffmpeg, ffprobe, gst-launch).
+//! Every wait has a deadline and ends on a signal (a log line, a publisher,
+//! a process exit), never on a fixed sleep.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use rtmp_server::{RtmpServer, ServerConfig};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::broadcast;
+
+/// Generous: the machine may run many tests at once on two cores.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub fn start_server() -> RtmpServer {
+    RtmpServer::start(ServerConfig::default()).expect("server starts")
+}
+
+/// Test media: H.264 (keyframe every `gop` frames at 30 fps) + AAC in FLV.
+pub async fn fixture(dir: &Path, seconds: u32, gop: u32) -> PathBuf {
+    let out = dir.join(format!("fixture-{seconds}s-g{gop}.flv"));
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-g", &gop.to_string(), "-c:a", "aac", "-f", "flv"])
+        .arg(&out)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("ffmpeg runs");
+    assert!(status.success(), "fixture generation failed");
+    out
+}
+
+/// Publishes `file` in real time (`-re`).
+pub fn publish_realtime(file: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg spawns")
+}
+
+/// A publisher fed through a pipe: the first half of the file goes out at
+/// once, the rest only on [`GatedPublisher::release`], then as fast as
+/// ffmpeg can push it. Lets a test attach readers to a stream in progress
+/// without racing a fast publisher.
+pub struct GatedPublisher {
+    pub child: Child,
+    stdin: ChildStdin,
+    rest: Vec<u8>,
+}
+
+impl GatedPublisher {
+    pub async fn start(file: &Path, url: &str) -> Self {
+        let bytes = std::fs::read(file).expect("fixture readable");
+        let mut child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error"])
+            // Start publishing from the first bytes instead of buffering
+            // seconds of input to probe it: FLV headers say it all.
+            .args(["-probesize", "4096", "-analyzeduration", "0"])
+            .args(["-f", "flv", "-i", "pipe:0"])
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("ffmpeg spawns");
+        let mut stdin = child.stdin.take().expect("stdin piped");
+        let half = bytes.len() / 2;
+        stdin.write_all(&bytes[..half]).await.expect("feeding ffmpeg");
+        stdin.flush().await.expect("feeding ffmpeg");
+        Self {
+            child,
+            stdin,
+            rest: bytes[half..].to_vec(),
+        }
+    }
+
+    /// Sends the rest of the file and waits for ffmpeg to finish.
+    pub async fn release(mut self) -> ExitStatus {
+        self.stdin.write_all(&self.rest).await.expect("feeding ffmpeg");
+        drop(self.stdin);
+        wait_exit(&mut self.child).await
+    }
+}
+
+pub async fn wait_exit(child: &mut Child) -> ExitStatus {
+    tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("process exits before the deadline")
+        .expect("process status")
+}
+
+/// Runs a command to completion, returning its status and stderr.
+pub async fn run(command: &mut Command) -> (ExitStatus, String) {
+    let output = tokio::time::timeout(DEADLINE, command.kill_on_drop(true).stdin(Stdio::null()).output())
+        .await
+        .expect("process exits before the deadline")
+        .expect("process runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `gst-launch-1.0 -q <src> location=URL ! flvdemux ...` with one queue per
+/// branch: without them the demuxer's single streaming thread blocks in the
+/// first sink's preroll before the other pad exists (a deadlock that also
+/// happens with a plain FLV file through `fdsrc`).
+pub fn gst_reader(source: &str, url: &str) -> Command {
+    let mut command = Command::new("gst-launch-1.0");
+    command
+        .arg("-q")
+        .arg(source)
+        .arg(format!("location={url}"))
+        .args(["!", "flvdemux", "name=d"])
+        .args(["d.video", "!", "queue", "!", "h264parse", "!", "fakesink"])
+        .args(["d.audio", "!", "queue", "!", "aacparse", "!", "fakesink"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Decodes everything a reader gets; `-xerror` turns decode errors into a failure.
+pub fn ffmpeg_decoder(url: &str) -> Command {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-xerror",
+            "-i",
+            url,
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Waits on the server's log lines.
+pub struct LogWatch {
+    lines: broadcast::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl LogWatch {
+    pub fn new(server: &RtmpServer) -> Self {
+        Self {
+            lines: server.subscribe_log(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing every part of `needles` (including lines
+    /// already seen); returns it.
+    pub async fn wait_for(&mut self, needles: &[&str]) -> String {
+        let matches = |l: &String| needles.iter().all(|n| l.contains(n));
+        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            return line.clone();
+        }
+        loop {
+            let line = self.next_line(needles).await;
+            if matches(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits until `count` lines (seen so far or new) contain all of `needles`.
+    pub async fn wait_for_count(&mut self, needles: &[&str], count: usize) {
+        let matches = |l: &String| needles.iter().all(|n| l.contains(n));
+        while self.seen.iter().filter(|l| matches(l)).count() < count {
+            self.next_line(needles).await;
+        }
+    }
+
+    async fn next_line(&mut self, waiting_for: &[&str]) -> String {
+        let recv = async {
+            loop {
+                match self.lines.recv().await {
+                    Ok(line) => return line,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => panic!("log closed"),
+                }
+            }
+        };
+        match tokio::time::timeout(DEADLINE, recv).await {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                line
+            }
+            Err(_) => panic!(
+                "no log line with {waiting_for:?}; seen:\n{}",
+                self.seen.join("\n")
+            ),
+        }
+    }
+}
+
+impl Drop for LogWatch {
+    /// A failing test shows what the server said.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            eprintln!("--- server log ---\n{}", self.seen.join("\n"));
+        }
+    }
+}
+
+/// Polls a condition on server state (there is no event for "N bytes
+/// arrived"); bounded by the deadline.
+pub async fn wait_until(mut condition: impl FnMut() -> bool) {
+    let poll = async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, poll)
+        .await
+        .expect("condition met before the deadline");
+}
