@@ -1,20 +1,38 @@
-//! `cargo xtask bench` (being written; see crates/bench).
+//! `cargo xtask bench`: ingest cost, scale and latency against ffmpeg's
+//! segment muxer and GStreamer's splitmuxsink (see crates/bench).
+//!
+//! The measuring happens in the `bench` binary, which links GStreamer
+//! through the ingest library; xtask only builds and runs it, so xtask
+//! itself still builds on a machine without GStreamer.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use xshell::{Shell, cmd};
 
 #[derive(Debug, Args)]
 pub struct Bench {
-    /// Arguments for the bench binary
+    /// Fast pace at 1 and 8 streams plus one 30-s realtime stream
+    /// (under 2 minutes once built)
+    #[arg(long)]
+    quick: bool,
+    /// Further options for the bench binary, e.g. `--levels 1,8,32,64,96`,
+    /// `--paces realtime`, `--until-break` (`cargo xtask bench -- --help`)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
 impl Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        let quick = self.quick.then_some("--quick");
         let args = self.args;
-        cmd!(sh, "cargo run --release --locked -p bench -- {args...}").run()?;
+        // Release build: the figures describe the shipped code. Reports land
+        // in target/bench/ (results.md, results.csv, results.svg, results.json).
+        cmd!(
+            sh,
+            "cargo run --release --locked -p bench -- {quick...} {args...}"
+        )
+        .run()
+        .context("running the bench (reports in target/bench/)")?;
         Ok(())
     }
 }

@@ -48,7 +48,14 @@ pub fn write_stream(
     }
     write(dir.join(format!("latency-{id}.csv")), csv)?;
     let probes = serde_json::to_string_pretty(segments).expect("probe reports serialise");
-    write(dir.join(format!("ffprobe-{id}.json")), probes)
+    write(dir.join(format!("ffprobe-{id}.json")), probes)?;
+    if !observation.server_facts.is_empty() {
+        write_json(
+            dir.join(format!("server-path-{id}.json")),
+            &observation.server_facts,
+        )?;
+    }
+    Ok(())
 }
 
 pub fn write_yaml(path: PathBuf, value: &impl serde::Serialize) -> Result<(), HarnessError> {
@@ -60,4 +67,18 @@ pub fn write_json(path: PathBuf, value: &impl serde::Serialize) -> Result<(), Ha
         path,
         serde_json::to_string_pretty(value).expect("reports serialise"),
     )
+}
+
+/// The lines of the run's server log that concern these streams (the run
+/// shares one server, so its log interleaves every scenario).
+pub fn excerpt_server_log(run_log: &Path, stream_ids: &[&str], out: &Path) -> Result<(), HarnessError> {
+    let Ok(text) = std::fs::read_to_string(run_log) else {
+        return Ok(());
+    };
+    let lines: String = text
+        .lines()
+        .filter(|l| stream_ids.iter().any(|id| l.contains(id)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write(out.to_owned(), lines)
 }

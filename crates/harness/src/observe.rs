@@ -56,19 +56,21 @@ pub fn written_segments(observation: &StreamObservation) -> Vec<SegmentRecord> {
         .collect()
 }
 
-/// ffprobe of every segment the stream wrote.
+/// ffprobe of every segment the stream wrote, run concurrently (each one
+/// decodes its file to count frames).
 pub async fn probe_segments(observation: &StreamObservation) -> Vec<ProbedSegment> {
-    let mut probed = Vec::new();
-    for record in written_segments(observation) {
-        let path = observation.segments_dir.join(&record.file);
-        let report = probe(&path).await.map_err(|e| e.to_string());
-        probed.push(ProbedSegment {
-            record,
-            path,
-            probe: report,
+    let probes = written_segments(observation)
+        .into_iter()
+        .map(|record| async move {
+            let path = observation.segments_dir.join(&record.file);
+            let report = probe(&path).await.map_err(|e| e.to_string());
+            ProbedSegment {
+                record,
+                path,
+                probe: report,
+            }
         });
-    }
-    probed
+    futures_util::future::join_all(probes).await
 }
 
 /// Rounds a duration to whole frames of its track, as text with 3 decimals,

@@ -122,9 +122,8 @@ pub async fn observe(
         })
         .collect();
     let observations = futures_util::future::join_all(plans.into_iter().map(StreamPlan::run)).await;
-    if let Some(facts) = server.api_facts().await {
-        artifacts::write_json(dir.join("server-paths.json"), &facts)?;
-    }
+    let ids: Vec<&str> = observations.iter().map(|o| o.stream_id.as_str()).collect();
+    artifacts::excerpt_server_log(&run_dir.join("server.log"), &ids, &dir.join("server.log"))?;
     let mut streams = Vec::new();
     for observation in observations {
         let segments = probe_segments(&observation).await;

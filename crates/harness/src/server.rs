@@ -109,19 +109,25 @@ impl MediaServer {
         }
     }
 
-    /// Publishers and readers per path, from the server's API where it has
-    /// one (MediaMTX's /v3/paths/list and /v3/rtmpconns/list).
-    pub async fn api_facts(&self) -> Option<serde_json::Value> {
+    /// The publisher and readers of `path` as the server reports them:
+    /// MediaMTX's /v3/paths/get and /v3/rtmpconns/list, or the same facts
+    /// from the embedded server. `None` where the server cannot be asked.
+    pub async fn path_facts(&self, path: &str) -> Option<serde_json::Value> {
         match self {
             Self::Embedded(server) => Some(serde_json::json!({
-                "paths": server.paths(),
-                "connections": server.connections(),
+                "path": server.paths().into_iter().find(|p| p.name == path),
+                "connections": server.connections().into_iter().filter(|c| c.path == path).collect::<Vec<_>>(),
             })),
             Self::Container(c) => {
-                let paths = crate::http::get_json(&c.api, "/v3/paths/list").await;
+                let found = crate::http::get_json(&c.api, &format!("/v3/paths/get/{path}")).await;
                 let conns = crate::http::get_json(&c.api, "/v3/rtmpconns/list").await;
-                Some(match (paths, conns) {
-                    (Ok(paths), Ok(conns)) => serde_json::json!({ "paths": paths, "rtmpconns": conns }),
+                Some(match (found, conns) {
+                    (Ok(found), Ok(mut conns)) => {
+                        if let Some(items) = conns.get_mut("items").and_then(|i| i.as_array_mut()) {
+                            items.retain(|c| c["path"] == path);
+                        }
+                        serde_json::json!({ "path": found, "rtmpconns": conns })
+                    }
                     (Err(e), _) | (_, Err(e)) => serde_json::json!({ "api_unavailable": e }),
                 })
             }

@@ -37,6 +37,9 @@ pub struct StreamObservation {
     /// the server cannot tell) to the ingest's first audio and video.
     pub first_buffer: Vec<Duration>,
     pub publisher_failures: Vec<String>,
+    /// What the server said about the path while media flowed (publisher,
+    /// readers, byte counts), per publish phase.
+    pub server_facts: Vec<serde_json::Value>,
 }
 
 impl StreamPlan<'_> {
@@ -114,6 +117,7 @@ impl StreamPlan<'_> {
             timed_out: false,
             first_buffer: Vec::new(),
             publisher_failures: Vec::new(),
+            server_facts: Vec::new(),
         };
         let config = match self.worker_config() {
             Ok(config) => config,
@@ -163,6 +167,10 @@ impl StreamPlan<'_> {
                                 }
                                 if matches!(event, WorkerEvent::TracksValidated(_)) && first_media.is_none() {
                                     first_media = Some(Instant::now());
+                                    // Publisher and reader are both on the path now.
+                                    if let Some(facts) = self.server.path_facts(&self.path()).await {
+                                        observation.server_facts.push(facts);
+                                    }
                                 }
                                 observation.events.push((started.elapsed(), event));
                             }

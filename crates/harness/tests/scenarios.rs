@@ -54,12 +54,14 @@ fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
     runtime.block_on(async {
         let image = std::env::var(suite::ENV_MEDIAMTX_IMAGE).ok();
         let file = &suite.scenarios[index];
-        let server_dir = run_dir.join(format!("server-{}", file.name.replace('/', "-")));
+        // One server per trial (nextest runs each in its own process), so
+        // each trial gets a run folder of its own holding its server.log.
+        let trial_dir = run_dir.join(file.name.replace('/', "-"));
         let server = choice
-            .start(&server_dir, image.as_deref())
+            .start(&trial_dir, image.as_deref())
             .await
             .map_err(|e| e.to_string())?;
-        let checked = suite::check_scenario(suite, file, &server, &run_dir, &settings).await;
+        let checked = suite::check_scenario(suite, file, &server, &trial_dir, &settings).await;
         server.shutdown().await;
         checked.map(|_| ()).map_err(|(_, message)| Failed::from(message))
     })

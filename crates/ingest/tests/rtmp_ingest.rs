@@ -187,3 +187,44 @@ async fn a_stream_published_late_is_picked_up(
     assert_eq!(video.len(), 2, "{video:#?}");
     assert_eq!(audio.len(), video.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_request_flushes_the_partial_segment() {
+    let world = World::new();
+    let id = world.stream_id("stop");
+    let fixture = fixture(&small_recipe("stop-30s", 30.0)).await;
+    // Not `once`: the worker would wait for the stream to come back; only the
+    // stop request ends it.
+    let mut worker = ingest::WorkerRunner::new(world.worker_config(&id, SourceElement::Rtmpsrc)).spawn();
+    let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    let mut events = Vec::new();
+    while !events
+        .iter()
+        .any(|e| matches!(e, WorkerEvent::SegmentWritten(s) if s.kind == MediaKind::Video))
+    {
+        let event = tokio::time::timeout(DEADLINE, worker.next_event())
+            .await
+            .expect("a first segment before the deadline")
+            .expect("the worker keeps running");
+        events.push(event);
+    }
+    worker.stop();
+    events.extend(collect_events(&mut worker).await);
+    worker.wait().await.expect("a stopped worker finishes cleanly");
+    let video = segments(&events, MediaKind::Video);
+    let audio = segments(&events, MediaKind::Audio);
+    assert_eq!(video.len(), 2, "{video:#?}");
+    assert_eq!(audio.len(), video.len());
+    let last = video.last().unwrap();
+    assert!(last.partial && last.duration_s < 6.0, "{last:?}");
+    assert!(
+        matches!(events.last(), Some(WorkerEvent::Finished { .. })),
+        "{:?}",
+        events.last()
+    );
+    assert!(
+        segment_files(&world.stream_dir(&id))
+            .iter()
+            .all(|n| !n.ends_with(".part"))
+    );
+}

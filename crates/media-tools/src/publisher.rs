@@ -40,7 +40,7 @@ pub struct PublishOptions {
 const GATE_MS: u32 = 1000;
 
 /// Speed of a fast-paced publish, relative to realtime.
-pub const FAST_SPEED: u32 = 10;
+pub const FAST_SPEED: u32 = 20;
 
 /// Granularity of fast pacing: media is written in slices this long.
 const SLICE_MS: u32 = 200;
@@ -217,7 +217,7 @@ async fn feed_fast(
         }
         written = until;
         let due = start + Duration::from_millis(u64::from((media_ms - GATE_MS) / FAST_SPEED));
-        // Pacing, not waiting for an event: this is what "10x realtime" means.
+        // Pacing, not waiting for an event: this is what "20x realtime" means.
         tokio::time::sleep_until(due).await;
     }
 }

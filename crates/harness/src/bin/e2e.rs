@@ -42,7 +42,8 @@ struct Args {
     /// Override every scenario's source element: rtmpsrc or rtmp2src
     #[arg(long, value_parser = parse_source)]
     source: Option<SourceElement>,
-    /// Scenarios run at once (default: CPU count)
+    /// CPU-bound scenarios run at once (default: CPU count); realtime ones
+    /// are paced by the clock and run alongside
     #[arg(long)]
     jobs: Option<usize>,
     /// Run shard K of N (1-based), e.g. 2/4
@@ -187,6 +188,24 @@ async fn run(args: Args) -> Result<ExitCode> {
         server.describe(),
         run_dir.display()
     );
+    // Fixtures are built first, one at a time: encoding is the CPU-heavy
+    // part, and scenarios then start on equal terms.
+    let mut needed: Vec<&str> = selected
+        .iter()
+        .filter_map(|&i| suite.scenarios[i].scenario.fixture.as_deref())
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    for name in needed {
+        let recipe = suite
+            .fixtures
+            .get(name)
+            .expect("checked by the compatibility pass");
+        recipe
+            .ensure_built(&suite.fixtures.cache_dir())
+            .await
+            .with_context(|| format!("building fixture {name}"))?;
+    }
     let settings = RunSettings {
         source: args.source,
         keep_artifacts: args.keep_artifacts,
@@ -203,8 +222,13 @@ async fn run(args: Args) -> Result<ExitCode> {
         );
         let retries = args.retries;
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore stays open");
             let file = &suite.scenarios[i];
+            // Realtime scenarios are paced by the clock and mostly wait, so
+            // they do not take one of the CPU-count job slots.
+            let _permit = match realtime(file) {
+                true => None,
+                false => Some(permits.acquire_owned().await.expect("the semaphore stays open")),
+            };
             let mut attempt = 1;
             loop {
                 match suite::check_scenario(&suite, file, &server, &run_dir, &settings).await {
@@ -293,6 +317,10 @@ async fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn realtime(file: &harness::scenario::ScenarioFile) -> bool {
+    file.scenario.fixture.is_some() && file.scenario.publish.pace == media_tools::Pace::Realtime
 }
 
 fn first_line(text: &str) -> &str {

@@ -1,3 +1,6 @@
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
 //! A real world for ingest tests: the embedded RTMP server on a free port,
 //! ffmpeg-generated fixtures, an ffmpeg publisher, and the worker's events.
 

@@ -1,0 +1,103 @@
+//! The `ingest` binary as a user runs it: exit codes, event lines, Ctrl-C.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use media_tools::PublishOptions;
+use support::*;
+
+fn ingest() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ingest"))
+}
+
+#[test]
+fn a_bad_url_exits_non_zero_with_the_reason() {
+    let out = tempfile::tempdir().unwrap();
+    let output = ingest()
+        .args(["--url", "rtsp://user:secret@cam:8554/live/x", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("requires RTMP"), "{stderr}");
+    assert!(!stderr.contains("secret"), "credentials leaked: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Reads the binary's JSON event lines until one satisfies `until`.
+fn read_until(
+    lines: &mut impl Iterator<Item = String>,
+    until: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let done = until(&event);
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_exits_zero_when_the_stream_ends_and_ctrl_c_flushes() {
+    let world = World::new();
+    let fixture = fixture(&small_recipe("binary-8s", 8.0)).await;
+
+    // --once: runs to the end of the stream and exits 0.
+    let id = world.stream_id("once");
+    let mut child = ingest()
+        .args(["--json", "--once", "--url", &world.url(&id), "--out"])
+        .arg(world.dir.path().join("once"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    publisher.finish(DEADLINE).await.unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+        (child.wait().unwrap(), lines)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{:?}", status.1);
+    let written = status
+        .1
+        .iter()
+        .filter(|l| l.contains("\"segment_written\""))
+        .count();
+    assert_eq!(written, 4, "2 video + 2 audio segments: {:#?}", status.1);
+
+    // Ctrl-C: flushes the partial segment and exits 0.
+    let id = world.stream_id("sigint");
+    let mut child = ingest()
+        .args(["--json", "--url", &world.url(&id), "--out"])
+        .arg(world.dir.path().join("sigint"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    let pid = child.id().to_string();
+    let stdout = child.stdout.take().unwrap();
+    let (status, events) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let mut events = read_until(&mut lines, |e| e["event"] == "tracks_validated");
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        events.extend(read_until(&mut lines, |e| e["event"] == "finished"));
+        (child.wait().unwrap(), events)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{events:#?}");
+    let partial: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "segment_written" && e["partial"] == true)
+        .collect();
+    assert_eq!(partial.len(), 2, "a partial video and audio segment: {events:#?}");
+}
