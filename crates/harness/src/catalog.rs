@@ -71,15 +71,8 @@ impl FixtureCatalog {
             path: path.to_owned(),
             source,
         })?;
-        let recipes: Vec<FixtureRecipe> = serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            HarnessError::Scenario {
-                path: path.to_owned(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
+        let recipes: Vec<FixtureRecipe> =
+            serde_yaml::from_str(&text).map_err(|e| HarnessError::yaml(path, &e))?;
         Ok(Self {
             path: path.to_owned(),
             recipes,

@@ -24,3 +24,16 @@ pub enum HarnessError {
     #[error("media server: {0}")]
     Server(String),
 }
+
+impl HarnessError {
+    /// A YAML error in `path`, with the line and column serde_yaml found.
+    pub fn yaml(path: &std::path::Path, e: &serde_yaml::Error) -> Self {
+        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        Self::Scenario {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    }
+}

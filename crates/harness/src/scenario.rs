@@ -194,15 +194,7 @@ pub struct ScenarioFile {
 impl Scenario {
     /// Parses YAML, reporting file, line and column on any error.
     pub fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
-        let scenario: Self = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            HarnessError::Scenario {
-                path: path.to_owned(),
-                line,
-                column,
-                message: e.to_string(),
-            }
-        })?;
+        let scenario: Self = serde_yaml::from_str(text).map_err(|e| HarnessError::yaml(path, &e))?;
         let invalid = |message: &str| HarnessError::Scenario {
             path: path.to_owned(),
             line: 0,

@@ -33,3 +33,25 @@ pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// Runs a tool to completion (killed if the caller gives up), failing with
+/// the tail of its stderr, prefixed by `context`, when it exits non-zero.
+pub(crate) async fn run_tool(
+    program: &'static str,
+    command: &mut tokio::process::Command,
+    context: &str,
+) -> Result<std::process::Output, ToolError> {
+    let output = command
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| ToolError::Spawn { program, source })?;
+    if output.status.success() {
+        return Ok(output);
+    }
+    Err(ToolError::Failed {
+        program,
+        status: output.status.to_string(),
+        stderr: format!("{context}{}", tail(&String::from_utf8_lossy(&output.stderr), 15)),
+    })
+}

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{ToolError, tail};
+use crate::error::{ToolError, run_tool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -195,22 +195,11 @@ impl FixtureRecipe {
             self.cache_key(),
             std::process::id()
         ));
-        let output = tokio::process::Command::new("ffmpeg")
-            .args(self.ffmpeg_args(&temp))
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|source| ToolError::Spawn {
-                program: "ffmpeg",
-                source,
-            })?;
-        if !output.status.success() {
+        let mut command = tokio::process::Command::new("ffmpeg");
+        command.args(self.ffmpeg_args(&temp));
+        if let Err(e) = run_tool("ffmpeg", &mut command, "").await {
             let _ = tokio::fs::remove_file(&temp).await;
-            return Err(ToolError::Failed {
-                program: "ffmpeg",
-                status: output.status.to_string(),
-                stderr: tail(&String::from_utf8_lossy(&output.stderr), 20),
-            });
+            return Err(e);
         }
         tokio::fs::rename(&temp, &path)
             .await

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{ToolError, tail};
+use crate::error::{ToolError, run_tool};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StreamReport {
@@ -68,28 +68,9 @@ struct RawPacket {
 }
 
 async fn ffprobe(args: &[&str], path: &Path) -> Result<RawProbe, ToolError> {
-    let output = tokio::process::Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json"])
-        .args(args)
-        .arg(path)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| ToolError::Spawn {
-            program: "ffprobe",
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(ToolError::Failed {
-            program: "ffprobe",
-            status: output.status.to_string(),
-            stderr: format!(
-                "{}: {}",
-                path.display(),
-                tail(&String::from_utf8_lossy(&output.stderr), 10)
-            ),
-        });
-    }
+    let mut command = tokio::process::Command::new("ffprobe");
+    command.args(["-v", "error", "-of", "json"]).args(args).arg(path);
+    let output = run_tool("ffprobe", &mut command, &format!("{}: ", path.display())).await?;
     serde_json::from_slice(&output.stdout).map_err(|e| ToolError::Output {
         program: "ffprobe",
         reason: e.to_string(),
