@@ -28,7 +28,7 @@ pub struct StreamFacts {
     /// Durations rounded to whole frames of the track.
     pub video_durations: Vec<String>,
     pub audio_durations: Vec<String>,
-    /// Pictures in all video segments, counted by ffprobe decoding them.
+    /// Pictures in all video segments, counted by ffprobe.
     pub video_frames: u64,
     pub partial_segments: Vec<String>,
     pub last_segment_partial: bool,

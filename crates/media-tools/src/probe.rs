@@ -49,7 +49,7 @@ struct RawStream {
     codec_type: Option<String>,
     codec_name: Option<String>,
     duration: Option<String>,
-    nb_read_frames: Option<String>,
+    nb_read_packets: Option<String>,
     sample_rate: Option<String>,
     channels: Option<u32>,
     width: Option<u32>,
@@ -77,13 +77,15 @@ async fn ffprobe(args: &[&str], path: &Path) -> Result<RawProbe, ToolError> {
     })
 }
 
-/// Probes a media file, counting frames by decoding it.
+/// Probes a media file, counting its access units (packets: one picture or
+/// one AAC frame each) by demuxing, which is far cheaper than decoding;
+/// [`decode_errors`] is the decoding check.
 pub async fn probe(path: &Path) -> Result<ProbeReport, ToolError> {
     let raw = ffprobe(
         &[
-            "-count_frames",
+            "-count_packets",
             "-show_entries",
-            "format=format_name,duration:stream=codec_type,codec_name,duration,nb_read_frames,sample_rate,channels,width,height",
+            "format=format_name,duration:stream=codec_type,codec_name,duration,nb_read_packets,sample_rate,channels,width,height",
         ],
         path,
     )
@@ -95,7 +97,7 @@ pub async fn probe(path: &Path) -> Result<ProbeReport, ToolError> {
             codec_type: s.codec_type.unwrap_or_default(),
             codec_name: s.codec_name.unwrap_or_default(),
             duration_s: s.duration.and_then(|d| d.parse().ok()),
-            frames: s.nb_read_frames.and_then(|n| n.parse().ok()),
+            frames: s.nb_read_packets.and_then(|n| n.parse().ok()),
             sample_rate: s.sample_rate.and_then(|r| r.parse().ok()),
             channels: s.channels,
             width: s.width,
