@@ -18,10 +18,15 @@ pub struct E2e {
 
 impl E2e {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let args = self.args;
-        cmd!(sh, "cargo run --quiet --locked -p harness --bin e2e -- {args...}")
-            .run()
-            .context("the scenario suite failed")
+        // The suite's exit code is the answer (1: a scenario failed, 2: the
+        // scenarios are invalid, 130: interrupted); pass it through as is.
+        let status = std::process::Command::new("cargo")
+            .args(["run", "--quiet", "--locked", "-p", "harness", "--bin", "e2e", "--"])
+            .args(&self.args)
+            .current_dir(sh.current_dir())
+            .status()
+            .context("running the scenario suite")?;
+        std::process::exit(status.code().unwrap_or(1))
     }
 }
 
