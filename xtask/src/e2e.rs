@@ -21,7 +21,9 @@ impl E2e {
         // The suite's exit code is the answer (1: a scenario failed, 2: the
         // scenarios are invalid, 130: interrupted); pass it through as is.
         let status = std::process::Command::new("cargo")
-            .args(["run", "--quiet", "--locked", "-p", "harness", "--bin", "e2e", "--"])
+            .args([
+                "run", "--quiet", "--locked", "-p", "harness", "--bin", "e2e", "--",
+            ])
             .args(&self.args)
             .current_dir(sh.current_dir())
             .status()
