@@ -9,7 +9,6 @@ mod client;
 use std::time::{Duration, Instant};
 
 use client::{Client, video};
-use rml_rtmp::sessions::ClientSessionEvent;
 use rtmp_server::{RtmpServer, ServerConfig};
 
 const PATHS: usize = 64;
@@ -78,12 +77,15 @@ fn main() {
             }
         }));
         threads.push(std::thread::spawn(move || {
+            use std::io::Read;
             reader
                 .socket
                 .set_read_timeout(Some(Duration::from_secs(2)))
                 .unwrap();
-            while Instant::now() < stop_at {
-                reader.wait_for(|e| matches!(e, ClientSessionEvent::VideoDataReceived { .. }));
+            // Read and decode until the server closes the path at the end.
+            while let Ok(n @ 1..) = reader.socket.read(&mut reader.buf) {
+                let results = reader.session.handle_input(&reader.buf[..n]).expect("valid RTMP");
+                reader.apply(results);
             }
         }));
     }
