@@ -187,9 +187,27 @@ impl IngestPipeline {
                 }
                 gst::PadProbeReturn::Ok
             });
+            // A codec switch shows as new caps on the demuxer's pad; the
+            // parser would only fail with "not negotiated", so it is caught
+            // here, before the parser sees it.
+            let (first_caps, caps_tx) = (caps.clone(), pad_tx.clone());
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                let Some(gst::EventView::Caps(event)) = info.event().map(|e| e.view()) else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                let new = track_caps(event.caps());
+                if new.identity() == first_caps.identity() {
+                    return gst::PadProbeReturn::Ok;
+                }
+                let _ = caps_tx.send(PipelineMessage::CapsChanged {
+                    kind,
+                    from: first_caps.clone(),
+                    to: new,
+                });
+                gst::PadProbeReturn::Drop
+            });
             let branch = Branch {
                 kind,
-                first_caps: caps,
                 max_buffers,
                 tx: pad_tx.clone(),
                 arrivals: arrivals.clone(),
@@ -253,7 +271,6 @@ impl Drop for IngestPipeline {
 
 struct Branch {
     kind: MediaKind,
-    first_caps: TrackCaps,
     max_buffers: u32,
     tx: Sender<PipelineMessage>,
     arrivals: Arc<ArrivalClock>,
@@ -316,32 +333,14 @@ impl Branch {
 
     fn callbacks(self) -> gst_app::AppSinkCallbacks {
         let Branch {
-            kind,
-            first_caps,
-            tx,
-            arrivals,
-            ..
+            kind, tx, arrivals, ..
         } = self;
-        let changed = Mutex::new(false);
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let Some(buffer) = sample.buffer() else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
-                let caps = sample.caps().map(track_caps).unwrap_or_default();
-                if caps.identity() != first_caps.identity() && !caps.media_type.is_empty() {
-                    let mut reported = changed.lock().expect("caps lock");
-                    if !*reported {
-                        *reported = true;
-                        let _ = tx.send(PipelineMessage::CapsChanged {
-                            kind,
-                            from: first_caps.clone(),
-                            to: caps,
-                        });
-                    }
-                    return Err(gst::FlowError::NotNegotiated);
-                }
                 let pts = buffer.pts().map(gst::ClockTime::nseconds);
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                 let media = MediaBuffer {

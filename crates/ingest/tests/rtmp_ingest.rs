@@ -228,3 +228,70 @@ async fn a_stop_request_flushes_the_partial_segment() {
             .all(|n| !n.ends_with(".part"))
     );
 }
+
+/// Video and AAC audio until `switch_ms`, MP3 audio after: a stream no
+/// encoder makes on purpose, sent tag by tag.
+async fn audio_switching_stream(switch_ms: u32) -> Vec<media_tools::flv::FlvTag> {
+    use media_tools::flv::read_tags;
+    let aac = std::fs::read(fixture(&small_recipe("switch-aac-8s", 8.0)).await).unwrap();
+    let mp3_recipe = media_tools::FixtureRecipe {
+        audio_codec: AudioCodec::Mp3,
+        sample_rate: 44_100,
+        ..small_recipe("switch-mp3-8s", 8.0)
+    };
+    let mp3 = std::fs::read(fixture(&mp3_recipe).await).unwrap();
+    let (video, audio) = (9, 8);
+    let mut tags: Vec<_> = read_tags(&aac)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.kind == video || (t.kind == audio && t.timestamp < switch_ms))
+        .collect();
+    tags.extend(
+        read_tags(&mp3)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.kind == audio && t.timestamp >= switch_ms),
+    );
+    // Stable: sequence headers stay ahead of the frames sharing their time.
+    tags.sort_by_key(|t| t.timestamp);
+    tags
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_codec_switch_mid_stream_is_an_error(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let world = World::new();
+    let id = world.stream_id("switch");
+    let tags = audio_switching_stream(4000).await;
+    let authority = world.server.local_addr().to_string();
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    let app = format!("live/{id}");
+    // The publisher sends the first second, waits until the ingest is
+    // connected, then sends the rest.
+    let publisher = std::thread::spawn(move || {
+        let mut publisher = media_tools::TagPublisher::publish(&authority, &app, "in").unwrap();
+        let (head, rest): (Vec<_>, Vec<_>) = tags.iter().partition(|t| t.timestamp < 1000);
+        head.iter().for_each(|t| publisher.send(t).unwrap());
+        gate.recv_timeout(DEADLINE).expect("the ingest connects");
+        rest.iter().for_each(|t| publisher.send(t).unwrap());
+        publisher
+    });
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(DEADLINE, worker.next_event()).await.unwrap() {
+        if matches!(event, WorkerEvent::Connected { .. }) {
+            let _ = go.send(());
+        }
+        events.push(event);
+    }
+    let error = worker.wait().await.expect_err("the switch is an error");
+    assert_eq!(error.kind(), "codec_changed", "{error}");
+    let text = error.to_string();
+    assert!(text.contains("from AAC to MP3"), "{text}");
+    drop(publisher.join());
+    // What came before the switch was flushed as whole files, nothing half-written.
+    let files = segment_files(&world.stream_dir(&id));
+    assert!(files.iter().all(|n| !n.ends_with(".part")), "{files:?}");
+}

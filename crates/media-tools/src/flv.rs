@@ -23,6 +23,30 @@ pub fn tags(flv: &[u8]) -> Option<Vec<(usize, u32)>> {
     Some(found)
 }
 
+/// One FLV tag: type (8 audio, 9 video, 18 script), timestamp, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlvTag {
+    pub kind: u8,
+    pub timestamp: u32,
+    pub body: Vec<u8>,
+}
+
+/// Every tag of an FLV file, in file order. `None` if not FLV.
+pub fn read_tags(flv: &[u8]) -> Option<Vec<FlvTag>> {
+    tags(flv)?
+        .into_iter()
+        .map(|(offset, timestamp)| {
+            let size = u32::from_be_bytes([0, flv[offset + 1], flv[offset + 2], flv[offset + 3]]) as usize;
+            let body = flv.get(offset + TAG_HEADER..offset + TAG_HEADER + size)?;
+            Some(FlvTag {
+                kind: flv[offset] & 0x1F,
+                timestamp,
+                body: body.to_vec(),
+            })
+        })
+        .collect()
+}
+
 /// Timestamp (ms) of the first video keyframe at or after `ms`: where a
 /// restarted publisher can resume without repeating or losing a picture.
 pub fn keyframe_at_or_after(flv: &[u8], ms: u32) -> Option<u32> {

@@ -7,8 +7,10 @@ pub mod fixture;
 pub mod flv;
 pub mod probe;
 pub mod publisher;
+pub mod tag_publisher;
 
 pub use error::ToolError;
 pub use fixture::{AudioCodec, FixtureRecipe, VideoCodec};
 pub use probe::{ProbeReport, StreamReport, decode_errors, probe};
 pub use publisher::{Pace, PublishOptions, Publisher};
+pub use tag_publisher::TagPublisher;
