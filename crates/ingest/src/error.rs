@@ -73,6 +73,8 @@ pub enum IngestError {
     },
     #[error("gave up after {attempts} connection attempts; last failure: {last}")]
     RetriesExhausted { attempts: u32, last: String },
+    #[error("the worker thread ended without a result (it panicked; see the log)")]
+    WorkerLost,
 }
 
 impl IngestError {
@@ -90,6 +92,7 @@ impl IngestError {
             Self::Pipeline { .. } => "pipeline",
             Self::Io { .. } => "io",
             Self::RetriesExhausted { .. } => "retries_exhausted",
+            Self::WorkerLost => "worker_lost",
         }
     }
 

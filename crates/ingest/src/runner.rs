@@ -180,11 +180,7 @@ impl WorkerHandle {
     /// Waits for the worker to finish and returns its result.
     pub async fn wait(mut self) -> Result<RunSummary, IngestError> {
         let done = self.done.take().expect("wait is called once");
-        let result = done.await.unwrap_or_else(|_| {
-            Err(IngestError::GstInit(
-                "the worker thread ended without a result".into(),
-            ))
-        });
+        let result = done.await.unwrap_or(Err(IngestError::WorkerLost));
         if let Some(thread) = self.thread.take() {
             // The result was sent as the thread's last act; joining is quick.
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
