@@ -265,33 +265,46 @@ async fn an_audio_codec_switch_mid_stream_is_an_error(
     let world = World::new();
     let id = world.stream_id("switch");
     let tags = audio_switching_stream(4000).await;
-    let authority = world.server.local_addr().to_string();
-    let (go, gate) = std::sync::mpsc::channel::<()>();
-    let app = format!("live/{id}");
-    // The publisher sends the first second, waits until the ingest is
-    // connected, then sends the rest.
-    let publisher = std::thread::spawn(move || {
-        let mut publisher = media_tools::TagPublisher::publish(&authority, &app, "in").unwrap();
-        let (head, rest): (Vec<_>, Vec<_>) = tags.iter().partition(|t| t.timestamp < 1000);
-        head.iter().for_each(|t| publisher.send(t).unwrap());
-        gate.recv_timeout(DEADLINE).expect("the ingest connects");
-        rest.iter().for_each(|t| publisher.send(t).unwrap());
-        publisher
-    });
+    let (publisher, gate) = publish_tags(&world, &id, tags);
     let mut worker = spawn_once(world.worker_config(&id, source));
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(DEADLINE, worker.next_event()).await.unwrap() {
-        if matches!(event, WorkerEvent::Connected { .. }) {
-            let _ = go.send(());
-        }
-        events.push(event);
-    }
+    collect_events_opening(&mut worker, &gate).await;
     let error = worker.wait().await.expect_err("the switch is an error");
     assert_eq!(error.kind(), "codec_changed", "{error}");
     let text = error.to_string();
     assert!(text.contains("from AAC to MP3"), "{text}");
+    // The publisher may see the server close the path first; that is fine.
     drop(publisher.join());
     // What came before the switch was flushed as whole files, nothing half-written.
     let files = segment_files(&world.stream_dir(&id));
     assert!(files.iter().all(|n| !n.ends_with(".part")), "{files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timestamp_jump_does_not_stretch_a_segment() {
+    let world = World::new();
+    let id = world.stream_id("jump");
+    let flv = std::fs::read(fixture(&small_recipe("jump-14s", 14.0)).await).unwrap();
+    // The publisher's clock leaps 100 s forward at 7 s, on both tracks.
+    let tags: Vec<_> = media_tools::flv::read_tags(&flv)
+        .unwrap()
+        .into_iter()
+        .map(|mut t| {
+            if t.timestamp >= 7000 {
+                t.timestamp += 100_000;
+            }
+            t
+        })
+        .collect();
+    let (publisher, gate) = publish_tags(&world, &id, tags);
+    let mut worker = spawn_once(world.worker_config(&id, SourceElement::Rtmpsrc));
+    let events = collect_events_opening(&mut worker, &gate).await;
+    publisher.join().unwrap();
+    worker.wait().await.expect("the worker finishes cleanly");
+    let video = segments(&events, MediaKind::Video);
+    let durations: Vec<f64> = video
+        .iter()
+        .map(|s| (s.duration_s * 10.0).round() / 10.0)
+        .collect();
+    assert_eq!(durations, [6.0, 6.0, 2.0], "{video:#?}");
+    assert_eq!(segments(&events, MediaKind::Audio).len(), 3);
 }

@@ -106,3 +106,42 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Publishes FLV tags one by one with a tag-level RTMP client: the first
+/// second at once, the rest once something is sent on the returned gate.
+pub fn publish_tags(
+    world: &World,
+    id: &str,
+    tags: Vec<media_tools::flv::FlvTag>,
+) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+    let authority = world.server.local_addr().to_string();
+    let app = format!("live/{id}");
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let mut publisher = media_tools::TagPublisher::publish(&authority, &app, "in").unwrap();
+        let (head, rest): (Vec<_>, Vec<_>) = tags.iter().partition(|t| t.timestamp < 1000);
+        head.iter().for_each(|t| publisher.send(t).unwrap());
+        gate.recv_timeout(DEADLINE).expect("the ingest connects");
+        rest.iter().for_each(|t| publisher.send(t).unwrap());
+        // Returning closes the connection: the stream ends for readers.
+    });
+    (thread, go)
+}
+
+/// Reads events until the worker finishes, opening `gate` once it connects.
+pub async fn collect_events_opening(
+    handle: &mut WorkerHandle,
+    gate: &std::sync::mpsc::Sender<()>,
+) -> Vec<WorkerEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event())
+        .await
+        .expect("events before the deadline")
+    {
+        if matches!(event, WorkerEvent::Connected { .. }) {
+            let _ = gate.send(());
+        }
+        events.push(event);
+    }
+    events
+}
