@@ -45,6 +45,33 @@ impl ReconnectPolicy {
         Duration::from_secs_f64((capped * (1.0 + spread)).max(0.0))
     }
 
+    /// Refuses settings that would make delays meaningless or overflow.
+    pub fn validate(&self) -> Result<(), crate::error::ConfigError> {
+        let invalid = |reason: String| crate::error::ConfigError::InvalidField {
+            field: "reconnect",
+            reason,
+        };
+        if self.initial_delay > self.max_delay {
+            return Err(invalid(format!(
+                "initial_delay {:?} is above max_delay {:?}",
+                self.initial_delay, self.max_delay
+            )));
+        }
+        if self.max_delay > Duration::from_secs(3600) {
+            return Err(invalid(format!("max_delay {:?} is above 1h", self.max_delay)));
+        }
+        if !(1.0..=100.0).contains(&self.multiplier) {
+            return Err(invalid(format!(
+                "multiplier {} is outside 1..=100",
+                self.multiplier
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(invalid(format!("jitter {} is outside 0..=1", self.jitter)));
+        }
+        Ok(())
+    }
+
     /// Whether another attempt is allowed after `attempts` failed ones.
     pub fn allows(&self, attempts: u32) -> bool {
         self.max_attempts.is_none_or(|max| attempts < max)
@@ -91,6 +118,32 @@ mod tests {
         let policy = ReconnectPolicy::default();
         let worst = (1..100).map(|a| policy.delay(a, 0.999_999)).max().unwrap();
         assert!(worst < Duration::from_millis(1500), "{worst:?}");
+    }
+
+    #[test]
+    fn nonsensical_policies_are_refused() {
+        let bad = [
+            ReconnectPolicy {
+                initial_delay: Duration::from_secs(5),
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                max_delay: Duration::MAX,
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                jitter: 2.0,
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                multiplier: 0.5,
+                ..ReconnectPolicy::default()
+            },
+        ];
+        for policy in bad {
+            assert!(policy.validate().is_err(), "{policy:?}");
+        }
+        ReconnectPolicy::default().validate().unwrap();
     }
 
     #[test]

@@ -16,6 +16,9 @@ use crate::stream_id::StreamId;
 /// `INGEST_RECONNECT_MAX_DELAY=2s`.
 pub const ENV_PREFIX: &str = "INGEST_";
 
+/// Longer segments would mean hours of media held before a file appears.
+const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(3600);
+
 /// Which GStreamer RTMP source element pulls the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,6 +135,26 @@ impl WorkerConfig {
         Ok(config)
     }
 
+    /// A configuration for pulling `url`, then `INGEST_*` variables applied
+    /// (for everything but the URL and stream id, which the URL decides).
+    pub fn for_url_with_env(url: &str) -> Result<Self, ConfigError> {
+        let base = Self::for_url(url)?;
+        let mut mapping = Mapping::new();
+        mapping.insert(Value::from("stream_id"), Value::from(base.stream_id.as_str()));
+        let env = std::env::vars().filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "INGEST_URL" | "INGEST_STREAM_ID" | "INGEST_MEDIAMTX_HOST" | "INGEST_MEDIAMTX_RTMP_PORT"
+            )
+        });
+        let mut config = Self::from_value_and_env(Value::Mapping(mapping), env)?;
+        config.mediamtx_host = base.mediamtx_host;
+        config.mediamtx_rtmp_port = base.mediamtx_rtmp_port;
+        config.url = base.url;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Loads an optional YAML/JSON file, then applies `INGEST_*` variables.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let base = match file {
@@ -195,15 +218,17 @@ impl WorkerConfig {
 
     /// Checks values that serde alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.segment_duration < Duration::from_millis(100) {
+        if !(Duration::from_millis(100)..=MAX_SEGMENT_DURATION).contains(&self.segment_duration) {
             return Err(ConfigError::InvalidField {
                 field: "segment_duration",
                 reason: format!(
-                    "{:?} is too short; expected at least 100ms",
-                    self.segment_duration
+                    "{:?} is out of range; expected between 100ms and {}",
+                    self.segment_duration,
+                    humantime::format_duration(MAX_SEGMENT_DURATION)
                 ),
             });
         }
+        self.reconnect.validate()?;
         if self.max_buffers == 0 {
             return Err(ConfigError::InvalidField {
                 field: "max_buffers",
@@ -322,6 +347,17 @@ mod tests {
         let config = WorkerConfig::for_url("rtmp://h:1940/live/cam7/in").unwrap();
         assert_eq!(config.stream_id.as_str(), "cam7");
         assert_eq!(config.rtmp_url().unwrap().port(), 1940);
+    }
+
+    #[test]
+    fn absurd_segment_durations_are_refused() {
+        let mut config = WorkerConfig::new(StreamId::parse("a").unwrap());
+        config.segment_duration = Duration::from_secs(500 * 365 * 86_400);
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("segment_duration") && message.contains("1h"),
+            "{message}"
+        );
     }
 
     #[test]

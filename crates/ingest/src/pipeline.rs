@@ -381,7 +381,7 @@ fn forward_bus_message(message: &gst::Message, tx: &Sender<PipelineMessage>) {
             tracing::warn!(
                 element = message.src().map(|s| s.name().to_string()).unwrap_or_default(),
                 "{}",
-                warning.error()
+                crate::rtmp_url::redact(&warning.error().to_string())
             );
         }
         _ => {}

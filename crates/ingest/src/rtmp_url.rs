@@ -127,19 +127,45 @@ impl fmt::Debug for RtmpUrl {
     }
 }
 
-/// Replaces `user:password@` in a URL-ish string with `***@`, textually, so
-/// it also works on strings that do not parse as URLs.
+/// Query keys whose values are secrets (MediaMTX reads `?user=..&pass=..`).
+const SECRET_KEYS: [&str; 6] = ["pass", "password", "token", "key", "secret", "auth"];
+
+/// Hides credentials in a URL-ish string, textually, so it also works on
+/// messages that merely contain a URL: `user:password@` becomes `***@`, and
+/// the values of secret query keys become `***`.
 pub fn redact(raw: &str) -> String {
     let Some(scheme_end) = raw.find("://") else {
         return raw.to_owned();
     };
     let authority_start = scheme_end + 3;
     let rest = &raw[authority_start..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let authority_end = rest.find(['/', '?', ' ']).unwrap_or(rest.len());
+    let without_userinfo = match rest[..authority_end].rfind('@') {
         Some(at) => format!("{}***@{}", &raw[..authority_start], &rest[at + 1..]),
         None => raw.to_owned(),
+    };
+    redact_query(&without_userinfo)
+}
+
+fn redact_query(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let pair_end = rest.find(['&', ' ', '"', '\'']).unwrap_or(rest.len());
+        let (pair, tail) = rest.split_at(pair_end);
+        match pair.split_once('=') {
+            Some((key, _)) if SECRET_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
+                out.push_str(key);
+                out.push_str("=***");
+            }
+            _ => out.push_str(pair),
+        }
+        rest = tail;
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -189,6 +215,16 @@ mod tests {
     #[case("rtmp://h/app/xyz", "xyz")]
     fn derives_stream_id(#[case] raw: &str, #[case] id: &str) {
         assert_eq!(RtmpUrl::parse(raw).unwrap().stream_id().unwrap().as_str(), id);
+    }
+
+    #[test]
+    fn query_credentials_never_show() {
+        let url = RtmpUrl::parse("rtmp://h:1935/live/abc/in?user=u&pass=s3cret&x=1").unwrap();
+        assert_eq!(url.to_string(), "rtmp://h:1935/live/abc/in?user=u&pass=***&x=1");
+        assert_eq!(
+            redact("error reading rtmp://h/live/a/in?token=abc: refused"),
+            "error reading rtmp://h/live/a/in?token=*** refused"
+        );
     }
 
     #[test]

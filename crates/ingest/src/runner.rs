@@ -82,7 +82,7 @@ impl WorkerRunner {
         crate::gst_init()?;
         crate::check_elements(&[self.config.source.factory_name()])?;
         let mut writer = SegmentWriter::create(&self.config.stream_dir())?;
-        let mut next_index = 0;
+        let mut next_index = writer.first_free_index()?;
         let mut counts = [0u64; 2];
         let mut connection = 0u32;
         let mut failures = 0u32;

@@ -47,6 +47,14 @@ fn slot(kind: MediaKind) -> usize {
 impl SegmentWriter {
     pub fn create(dir: &Path) -> Result<Self, IngestError> {
         std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
+        // Temporaries of a run that died are never segments: remove them.
+        let entries = std::fs::read_dir(dir).map_err(|e| IngestError::io(dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".part") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         Ok(Self {
             dir: dir.to_owned(),
             manifest: Manifest::open(dir)?,
@@ -54,6 +62,21 @@ impl SegmentWriter {
             connection: 0,
             origin: None,
         })
+    }
+
+    /// The first segment index no earlier run in this directory used, so a
+    /// restarted ingest continues the sequence instead of overwriting it.
+    pub fn first_free_index(&self) -> Result<u64, IngestError> {
+        let path = self.dir.join(crate::manifest::MANIFEST_FILE);
+        let entries = Manifest::read(&path)?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| match e {
+                ManifestEntry::Segment(s) => Some(s.index + 1),
+                ManifestEntry::Connection(_) => None,
+            })
+            .max()
+            .unwrap_or(0))
     }
 
     pub fn dir(&self) -> &Path {

@@ -308,3 +308,30 @@ async fn a_timestamp_jump_does_not_stretch_a_segment() {
     assert_eq!(durations, [6.0, 6.0, 2.0], "{video:#?}");
     assert_eq!(segments(&events, MediaKind::Audio).len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_into_the_same_folder_continues_the_numbering() {
+    let world = World::new();
+    let id = world.stream_id("rerun");
+    let fixture = fixture(&small_recipe("rerun-8s", 8.0)).await;
+    let mut indices = Vec::new();
+    for _ in 0..2 {
+        let mut worker = spawn_once(world.worker_config(&id, SourceElement::Rtmpsrc));
+        let mut publisher = world.publish(&fixture, &id, &PublishOptions::default());
+        publisher.finish(DEADLINE).await.expect("ffmpeg publishes");
+        let events = collect_events(&mut worker).await;
+        worker.wait().await.expect("the worker finishes cleanly");
+        indices.extend(segments(&events, MediaKind::Video).iter().map(|s| s.index));
+    }
+    assert_eq!(
+        indices,
+        [0, 1, 2, 3],
+        "no segment of the first run is overwritten"
+    );
+    let manifest = Manifest::read(&world.stream_dir(&id).join(MANIFEST_FILE)).unwrap();
+    let recorded = manifest
+        .iter()
+        .filter(|e| matches!(e, ManifestEntry::Segment(_)))
+        .count();
+    assert_eq!(recorded, 8);
+}

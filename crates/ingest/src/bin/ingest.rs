@@ -57,7 +57,7 @@ impl Args {
             (Some(file), _) => {
                 WorkerConfig::load(Some(file)).with_context(|| format!("loading {}", file.display()))?
             }
-            (None, Some(url)) => WorkerConfig::for_url(url)?,
+            (None, Some(url)) => WorkerConfig::for_url_with_env(url)?,
             (None, None) => WorkerConfig::load(None)
                 .context("no --url or --config given, and INGEST_* variables do not name a stream")?,
         };
