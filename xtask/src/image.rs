@@ -10,6 +10,8 @@ use clap::Args;
 use xshell::{Shell, cmd};
 
 pub const DEFAULT_TAG: &str = "rtmp-server-standin:local";
+/// Marks images built here, so older builds can be pruned.
+const LABEL: &str = "rtmp-ingest.standin";
 
 #[derive(Debug, Args)]
 pub struct Image {
@@ -48,9 +50,19 @@ pub fn build(sh: &Shell, tag: &str) -> Result<()> {
     sh.create_dir(&context_dir)?;
     sh.copy_file(format!("target/{triple}/release/rtmp-server"), &context_dir)?;
     sh.copy_file("crates/rtmp-server/Dockerfile", &context_dir)?;
-    cmd!(sh, "docker build --quiet --tag {tag} {context_dir}")
+    cmd!(
+        sh,
+        "docker build --quiet --label {LABEL} --tag {tag} {context_dir}"
+    )
+    .run()
+    .context("docker build of the stand-in image")?;
+    // Rebuilding leaves the previous image untagged; drop those.
+    let filter = format!("label={LABEL}");
+    cmd!(sh, "docker image prune --force --filter {filter}")
+        .quiet()
+        .ignore_stdout()
         .run()
-        .context("docker build of the stand-in image")?;
+        .context("pruning older stand-in images")?;
     eprintln!("built image {tag}");
     Ok(())
 }

@@ -73,6 +73,16 @@ impl FixtureCatalog {
         })?;
         let recipes: Vec<FixtureRecipe> =
             serde_yaml::from_str(&text).map_err(|e| HarnessError::yaml(path, &e))?;
+        let invalid = |message: String| HarnessError::Incompatible {
+            path: path.to_owned(),
+            message,
+        };
+        for (i, recipe) in recipes.iter().enumerate() {
+            recipe.validate().map_err(invalid)?;
+            if recipes[..i].iter().any(|r| r.name == recipe.name) {
+                return Err(invalid(format!("fixture '{}' is defined twice", recipe.name)));
+            }
+        }
         Ok(Self {
             path: path.to_owned(),
             recipes,

@@ -141,7 +141,7 @@ impl MediaServer {
         match self {
             Self::Container(c) => {
                 if let Err(e) = c.container.rm().await {
-                    eprintln!("warning: could not remove the {} container: {e}", c.description);
+                    tracing::warn!("could not remove the {} container: {e}", c.description);
                 }
             }
             Self::Embedded(server) => server.shutdown(),

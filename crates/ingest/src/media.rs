@@ -16,6 +16,14 @@ pub enum MediaKind {
 impl MediaKind {
     pub const ALL: [MediaKind; 2] = [MediaKind::Video, MediaKind::Audio];
 
+    /// Position in per-track arrays: video 0, audio 1.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Video => 0,
+            Self::Audio => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Video => "video",

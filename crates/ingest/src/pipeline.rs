@@ -88,10 +88,7 @@ struct ArrivalClock {
 
 impl ArrivalClock {
     fn queue(&self, kind: MediaKind) -> &InFlight {
-        &self.in_flight[match kind {
-            MediaKind::Video => 0,
-            MediaKind::Audio => 1,
-        }]
+        &self.in_flight[kind.index()]
     }
 
     fn record_source(&self) -> bool {

@@ -37,13 +37,6 @@ pub fn segment_file_name(kind: MediaKind, index: u64) -> String {
     format!("{kind}_{index:06}.ts")
 }
 
-fn slot(kind: MediaKind) -> usize {
-    match kind {
-        MediaKind::Video => 0,
-        MediaKind::Audio => 1,
-    }
-}
-
 impl SegmentWriter {
     pub fn create(dir: &Path) -> Result<Self, IngestError> {
         std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
@@ -95,7 +88,7 @@ impl SegmentWriter {
 
     pub fn append(&mut self, index: u64, frame: &Frame<Bytes>) -> Result<(), IngestError> {
         let origin = *self.origin.get_or_insert(frame.pts);
-        let slot = &mut self.open[slot(frame.kind)];
+        let slot = &mut self.open[frame.kind.index()];
         if slot.as_ref().is_none_or(|f| f.index != index) {
             if let Some(stale) = slot.take() {
                 // A segment that was never closed must not linger half-written.
@@ -122,7 +115,7 @@ impl SegmentWriter {
 
     /// Finishes the file of `closed`, renames it into place and records it.
     pub fn close(&mut self, closed: &ClosedSegment) -> Result<SegmentRecord, IngestError> {
-        let open = self.open[slot(closed.kind)]
+        let open = self.open[closed.kind.index()]
             .take()
             .filter(|f| f.index == closed.index)
             .ok_or_else(|| {

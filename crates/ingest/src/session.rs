@@ -54,13 +54,6 @@ struct Tracks {
     held: Vec<MediaBuffer>,
 }
 
-fn slot(kind: MediaKind) -> usize {
-    match kind {
-        MediaKind::Video => 0,
-        MediaKind::Audio => 1,
-    }
-}
-
 impl Session<'_> {
     pub fn run(mut self) -> Result<SessionEnd, IngestError> {
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -107,7 +100,7 @@ impl Session<'_> {
                 default(wait) => {
                     let missing = MediaKind::ALL
                         .into_iter()
-                        .find(|k| tracks.first_buffer[slot(*k)].is_none())
+                        .find(|k| tracks.first_buffer[k.index()].is_none())
                         .unwrap_or(MediaKind::Audio);
                     break SessionEnd::Refused(StreamError::MissingTrack {
                         kind: missing,
@@ -131,15 +124,15 @@ impl Session<'_> {
                     if let Err(refusal) = tracks::check(kind, &caps) {
                         break SessionEnd::Refused(refusal);
                     }
-                    timelines[slot(kind)] = Some(match kind {
+                    timelines[kind.index()] = Some(match kind {
                         MediaKind::Video => TrackTimeline::video(),
                         MediaKind::Audio => TrackTimeline::audio(caps.rate.unwrap_or(48_000) as u32),
                     });
-                    tracks.caps[slot(kind)] = Some(caps);
+                    tracks.caps[kind.index()] = Some(caps);
                 }
                 PipelineMessage::Buffer(buffer) => {
                     let kind = buffer.kind;
-                    tracks.first_buffer[slot(kind)].get_or_insert(buffer.arrival);
+                    tracks.first_buffer[kind.index()].get_or_insert(buffer.arrival);
                     if tracks.validated {
                         self.feed(&mut segmenter, &mut timelines, buffer)?;
                         continue;
@@ -207,7 +200,7 @@ impl Session<'_> {
         timelines: &mut [Option<TrackTimeline>; 2],
         buffer: MediaBuffer,
     ) -> Result<(), IngestError> {
-        let timeline = timelines[slot(buffer.kind)].get_or_insert_with(|| match buffer.kind {
+        let timeline = timelines[buffer.kind.index()].get_or_insert_with(|| match buffer.kind {
             MediaKind::Video => TrackTimeline::video(),
             MediaKind::Audio => TrackTimeline::audio(48_000),
         });
@@ -233,7 +226,7 @@ impl Session<'_> {
                 SegmentEvent::Append { index, frame } => self.writer.append(index, &frame)?,
                 SegmentEvent::Closed(closed) => {
                     let record = self.writer.close(&closed)?;
-                    self.counts[slot(closed.kind)] += 1;
+                    self.counts[closed.kind.index()] += 1;
                     self.events.emit(WorkerEvent::SegmentWritten(record));
                 }
                 SegmentEvent::Discarded { kind, frames, reason } => {

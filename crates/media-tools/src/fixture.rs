@@ -89,6 +89,44 @@ impl FixtureRecipe {
         serde_json::from_value(serde_json::json!({ "name": name })).expect("defaults deserialise")
     }
 
+    /// Refuses recipes ffmpeg could not honour, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let finite_positive = |v: f64| v.is_finite() && v > 0.0 && v <= 86_400.0;
+        let problem = if !finite_positive(self.duration_s) {
+            Some(format!(
+                "duration_s {} must be a positive number of seconds (at most a day)",
+                self.duration_s
+            ))
+        } else if !finite_positive(self.gop_s) {
+            Some(format!(
+                "gop_s {} must be a positive number of seconds",
+                self.gop_s
+            ))
+        } else if !(1..=240).contains(&self.fps) {
+            Some(format!("fps {} must be between 1 and 240", self.fps))
+        } else if self.width == 0 || self.height == 0 || self.width % 2 == 1 || self.height % 2 == 1 {
+            Some(format!(
+                "{}x{} must be even and non-zero (yuv420p)",
+                self.width, self.height
+            ))
+        } else if !(8_000..=96_000).contains(&self.sample_rate) {
+            Some(format!(
+                "sample_rate {} must be between 8000 and 96000",
+                self.sample_rate
+            ))
+        } else if !(1..=2).contains(&self.channels) {
+            Some(format!("channels {} must be 1 or 2", self.channels))
+        } else if !self.video && !self.audio {
+            Some("a fixture needs video, audio or both".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => Err(format!("fixture '{}': {p}", self.name)),
+            None => Ok(()),
+        }
+    }
+
     /// Pictures between keyframes.
     pub fn gop_frames(&self) -> u32 {
         (self.gop_s * f64::from(self.fps)).round().max(1.0) as u32
@@ -224,6 +262,35 @@ mod tests {
         );
         assert_eq!((seed.sample_rate, seed.channels), (48_000, 2));
         assert_eq!(seed.gop_frames(), 60);
+    }
+
+    #[test]
+    fn impossible_recipes_are_refused() {
+        for broken in [
+            FixtureRecipe {
+                gop_s: 0.0,
+                ..FixtureRecipe::seed("g")
+            },
+            FixtureRecipe {
+                duration_s: f64::NAN,
+                ..FixtureRecipe::seed("d")
+            },
+            FixtureRecipe {
+                channels: 6,
+                ..FixtureRecipe::seed("c")
+            },
+            FixtureRecipe {
+                width: 641,
+                ..FixtureRecipe::seed("w")
+            },
+        ] {
+            let message = broken.validate().unwrap_err();
+            assert!(
+                message.contains(&format!("fixture '{}'", broken.name)),
+                "{message}"
+            );
+        }
+        FixtureRecipe::seed("ok").validate().unwrap();
     }
 
     #[test]

@@ -75,6 +75,12 @@ fn parse_source(raw: &str) -> Result<SourceElement, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     if args.update_snapshots {
         // SAFETY: set before any thread exists; insta reads it on assertion.
         unsafe { std::env::set_var("INSTA_UPDATE", "always") };
@@ -171,6 +177,30 @@ async fn run(args: Args) -> Result<ExitCode> {
         println!("0 passed, 0 failed, {} skipped", selected.len());
         return Ok(ExitCode::SUCCESS);
     }
+    // Fixtures are built first, one at a time and before any server or
+    // container exists: encoding is the CPU-heavy part, and scenarios then
+    // start on equal terms.
+    let mut needed: Vec<&str> = selected
+        .iter()
+        .filter_map(|&i| suite.scenarios[i].scenario.fixture.as_deref())
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    for name in needed {
+        let recipe = suite
+            .fixtures
+            .get(name)
+            .expect("checked by the compatibility pass");
+        recipe
+            .ensure_built(&suite.fixtures.cache_dir())
+            .await
+            .with_context(|| format!("building fixture {name}"))?;
+    }
+    // One Ctrl-C listener for the whole run, registered (on creation, unlike
+    // `ctrl_c()`, which registers when first polled) before the server
+    // starts, so an interrupt at any point still tears everything down.
+    let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
     let run_dir = harness::artifacts::run_dir(&suite.root);
     let server = Arc::new(
         args.server
@@ -188,28 +218,11 @@ async fn run(args: Args) -> Result<ExitCode> {
         server.describe(),
         run_dir.display()
     );
-    // Fixtures are built first, one at a time: encoding is the CPU-heavy
-    // part, and scenarios then start on equal terms.
-    let mut needed: Vec<&str> = selected
-        .iter()
-        .filter_map(|&i| suite.scenarios[i].scenario.fixture.as_deref())
-        .collect();
-    needed.sort_unstable();
-    needed.dedup();
-    for name in needed {
-        let recipe = suite
-            .fixtures
-            .get(name)
-            .expect("checked by the compatibility pass");
-        recipe
-            .ensure_built(&suite.fixtures.cache_dir())
-            .await
-            .with_context(|| format!("building fixture {name}"))?;
-    }
     let settings = RunSettings {
         source: args.source,
         keep_artifacts: args.keep_artifacts,
     };
+    let suite_started = std::time::Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = JoinSet::new();
     for &i in &selected {
@@ -263,7 +276,7 @@ async fn run(args: Args) -> Result<ExitCode> {
                 Some(Err(e)) => done.push(Finished::Error("(task)".into(), e.to_string())),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted.recv() => {
                 eprintln!("interrupted: stopping publishers, ingests and the server");
                 // Dropping each scenario's future kills its ffmpeg children
                 // and stops its worker before we exit.
@@ -309,6 +322,30 @@ async fn run(args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render("e2e", &cases))
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let longest_realtime = done
+        .iter()
+        .filter_map(|f| match f {
+            Finished::Ran(result, ..)
+                if suite
+                    .scenarios
+                    .iter()
+                    .any(|s| s.name == result.name && realtime(s)) =>
+            {
+                Some(result.wall_time)
+            }
+            _ => None,
+        })
+        .max();
+    let wall = suite_started.elapsed();
+    match longest_realtime {
+        Some(longest) => println!(
+            "suite {:.1} s after the build; longest realtime scenario {:.1} s ({:.2}x)",
+            wall.as_secs_f64(),
+            longest.as_secs_f64(),
+            wall.as_secs_f64() / longest.as_secs_f64()
+        ),
+        None => println!("suite {:.1} s after the build", wall.as_secs_f64()),
     }
     let failed = cases.iter().filter(|c| c.failure.is_some()).count();
     println!("{} passed, {failed} failed", cases.len() - failed);
