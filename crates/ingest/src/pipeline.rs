@@ -46,6 +46,11 @@ pub const REQUIRED_ELEMENTS: [&str; 8] = [
 /// peer after 10 s, and so do we.
 const RTMPSRC_TIMEOUT_S: i32 = 10;
 
+/// Buffers waiting for the segment writer before the connection is failed
+/// (about 40 s of 30 fps video with 48 kHz AAC): memory stays bounded and
+/// the reason is said, rather than buffers being dropped unnoticed.
+const MAX_BACKLOG: usize = 3000;
+
 #[derive(Debug)]
 pub enum PipelineMessage {
     /// The first bytes came from the server.
@@ -349,8 +354,18 @@ impl Branch {
                     keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
                     arrival: arrivals.take(kind, pts),
                 };
-                // An unbounded channel: this streaming thread never waits on
-                // the consumer.
+                // The channel never blocks this streaming thread; its
+                // backlog is bounded by failing the connection instead.
+                if tx.len() >= MAX_BACKLOG {
+                    let _ = tx.send(PipelineMessage::Error {
+                        element: format!("{kind} appsink"),
+                        message: format!(
+                            "the ingest fell {MAX_BACKLOG} buffers behind the stream (is the disk too slow?)"
+                        ),
+                        debug: None,
+                    });
+                    return Err(gst::FlowError::Error);
+                }
                 tx.send(PipelineMessage::Buffer(media))
                     .map_err(|_| gst::FlowError::Flushing)?;
                 Ok(gst::FlowSuccess::Ok)
