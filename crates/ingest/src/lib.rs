@@ -19,6 +19,7 @@ pub mod events;
 pub mod manifest;
 pub mod media;
 pub mod pipeline;
+pub mod planted;
 pub mod rtmp_url;
 pub mod runner;
 pub mod segment_writer;

@@ -85,6 +85,7 @@ impl Session<'_> {
             held: Vec::new(),
         };
         let mut received_data = false;
+        let mut faults = crate::planted::PlantedFaults::current();
         let end = loop {
             let deadline = tracks
                 .first_buffer
@@ -133,6 +134,9 @@ impl Session<'_> {
                 PipelineMessage::Buffer(buffer) => {
                     let kind = buffer.kind;
                     tracks.first_buffer[kind.index()].get_or_insert(buffer.arrival);
+                    let Some(buffer) = faults.apply(buffer) else {
+                        continue;
+                    };
                     if tracks.validated {
                         self.feed(&mut segmenter, &mut timelines, buffer)?;
                         continue;
