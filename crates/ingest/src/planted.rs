@@ -55,9 +55,8 @@ impl PlantedFaults {
             match (self.fault, buffer.kind) {
                 (Some(Fault::DropAudio), MediaKind::Audio) => return None,
                 (Some(Fault::MisalignedCuts), MediaKind::Video) => {
-                    let real = buffer.keyframe;
-                    buffer.keyframe = self.previous_was_key;
-                    self.previous_was_key = real;
+                    // Each picture takes the previous one's keyframe flag.
+                    std::mem::swap(&mut buffer.keyframe, &mut self.previous_was_key);
                 }
                 _ => {}
             }
