@@ -45,10 +45,25 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
             fixture.name
         ));
     }
+    let target = scenario.ingest.segment_duration.unwrap_or(DEFAULT_SEGMENT);
+    let gop = Duration::from_secs_f64(fixture.gop_s);
+    let spacing = cut_spacing(target, gop);
+    let published = scenario.publish.stop_after.unwrap_or(length).min(length);
+    if completes && scenario.publish.restart_at.is_none() {
+        // Whole spacings, plus a last (possibly partial) segment.
+        let possible = (published.as_secs_f64() / spacing.as_secs_f64() - 1e-6)
+            .ceil()
+            .max(1.0) as u64;
+        for (what, wanted) in [("video", expect.video_segments), ("audio", expect.audio_segments)] {
+            if let Some(wanted) = wanted.filter(|w| *w != possible) {
+                problems.push(format!(
+                    "expects {wanted} {what} segments, but publishing {published:?} of fixture '{}' cut every {spacing:?} gives {possible}",
+                    fixture.name
+                ));
+            }
+        }
+    }
     if let Some(duration) = &expect.segment_duration {
-        let target = scenario.ingest.segment_duration.unwrap_or(DEFAULT_SEGMENT);
-        let gop = Duration::from_secs_f64(fixture.gop_s);
-        let spacing = cut_spacing(target, gop);
         if spacing.abs_diff(duration.target) > duration.tolerance {
             problems.push(format!(
                 "expects {:?} segments, but fixture '{}' has a {gop:?} GOP, so a {target:?} target cuts every {spacing:?}",
@@ -92,6 +107,18 @@ mod tests {
         let mut four = FixtureRecipe::seed("f");
         four.gop_s = 4.0;
         assert!(check(&s, Some(&four)).is_empty());
+    }
+
+    #[test]
+    fn refuses_segment_counts_the_fixture_cannot_give() {
+        let s = scenario("description: d\nfixture: f\nexpect: {outcome: completed, video_segments: 6}\n");
+        let problems = check(&s, Some(&FixtureRecipe::seed("f")));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("gives 5"), "{problems:?}");
+        let stopped = scenario(
+            "description: d\nfixture: f\npublish: {stop_after: 20s}\nexpect: {outcome: completed, video_segments: 4}\n",
+        );
+        assert!(check(&stopped, Some(&FixtureRecipe::seed("f"))).is_empty());
     }
 
     #[test]

@@ -195,10 +195,17 @@ impl Scenario {
     /// Parses YAML, reporting file, line and column on any error.
     pub fn parse(text: &str, path: &Path) -> Result<Self, HarnessError> {
         let scenario: Self = serde_yaml::from_str(text).map_err(|e| HarnessError::yaml(path, &e))?;
+        // serde has no position for a rule across two keys; point at the
+        // `outcome:` line, where the author decides which one applies.
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find("outcome:").map(|c| (i + 1, c + 1)))
+            .unwrap_or((1, 1));
         let invalid = |message: &str| HarnessError::Scenario {
             path: path.to_owned(),
-            line: 0,
-            column: 0,
+            line,
+            column,
             message: message.to_owned(),
         };
         match (scenario.expect.outcome, &scenario.expect.error) {
