@@ -63,13 +63,15 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
             }
         }
     }
-    if let Some(duration) = &expect.segment_duration {
-        if spacing.abs_diff(duration.target) > duration.tolerance {
-            problems.push(format!(
-                "expects {:?} segments, but fixture '{}' has a {gop:?} GOP, so a {target:?} target cuts every {spacing:?}",
-                duration.target, fixture.name
-            ));
-        }
+    if let Some(duration) = expect
+        .segment_duration
+        .as_ref()
+        .filter(|d| spacing.abs_diff(d.target) > d.tolerance)
+    {
+        problems.push(format!(
+            "expects {:?} segments, but fixture '{}' has a {gop:?} GOP, so a {target:?} target cuts every {spacing:?}",
+            duration.target, fixture.name
+        ));
     }
     problems
 }
