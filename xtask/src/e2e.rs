@@ -18,6 +18,11 @@ pub struct E2e {
 
 impl E2e {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        // Ctrl-C reaches the suite too, which stops its publishers, ingests
+        // and containers; xtask must outlive that clean-up, so it catches
+        // the signal and simply waits. (A handler, unlike SIG_IGN, is reset
+        // for the child by exec, so the suite still gets Ctrl-C.)
+        wait_through_ctrl_c();
         // The suite's exit code is the answer (1: a scenario failed, 2: the
         // scenarios are invalid, 130: interrupted); pass it through as is.
         let status = std::process::Command::new("cargo")
@@ -74,5 +79,14 @@ impl Fixtures {
         )
         .run()
         .context("building fixtures")
+    }
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+fn wait_through_ctrl_c() {
+    // SAFETY: installs a handler that does nothing, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
     }
 }
