@@ -19,7 +19,10 @@ pub fn run(out: PathBuf, urls: Vec<String>) -> Result<()> {
         for url in urls {
             let mut config = WorkerConfig::for_url(&url).with_context(|| format!("configuring {url}"))?;
             config.output_dir = out.clone();
-            let mut handle = WorkerRunner::new(config).stop_when_stream_ends(true).spawn();
+            let mut handle = WorkerRunner::new(config)
+                .stop_when_stream_ends(true)
+                .spawn()
+                .with_context(|| format!("starting the worker for {url}"))?;
             workers.spawn(async move {
                 while let Some(event) = handle.next_event().await {
                     if let WorkerEvent::Failed { kind, error } = event {

@@ -128,7 +128,13 @@ impl StreamPlan<'_> {
         };
         let phases = self.phases();
         let restarts = phases.len() > 1;
-        let mut worker = WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn();
+        let mut worker = match WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn() {
+            Ok(worker) => worker,
+            Err(e) => {
+                observation.result = Err((e.kind().to_owned(), e.to_string()));
+                return observation;
+            }
+        };
         let mut finished = false;
 
         if let Some(fixture) = &self.fixture {

@@ -37,7 +37,10 @@ async fn main() {
         let path = format!("live/startup{trial}/in");
         let mut config = WorkerConfig::for_url(&server.url(&path)).expect("url");
         config.output_dir = out.path().to_owned();
-        let mut worker = WorkerRunner::new(config).stop_when_stream_ends(true).spawn();
+        let mut worker = WorkerRunner::new(config)
+            .stop_when_stream_ends(true)
+            .spawn()
+            .expect("worker thread");
         // Publishers arrive at different points of the retry schedule.
         let delay = Duration::from_millis(250 * u64::from(trial));
         let started = Instant::now();

@@ -75,6 +75,8 @@ pub enum IngestError {
     RetriesExhausted { attempts: u32, last: String },
     #[error("the worker thread ended without a result (it panicked; see the log)")]
     WorkerLost,
+    #[error("cannot start the worker thread: {0}")]
+    Spawn(#[source] std::io::Error),
 }
 
 impl IngestError {
@@ -93,6 +95,7 @@ impl IngestError {
             Self::Io { .. } => "io",
             Self::RetriesExhausted { .. } => "retries_exhausted",
             Self::WorkerLost => "worker_lost",
+            Self::Spawn(_) => "spawn",
         }
     }
 

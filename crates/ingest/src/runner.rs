@@ -45,7 +45,7 @@ impl WorkerRunner {
         self
     }
 
-    pub fn spawn(self) -> WorkerHandle {
+    pub fn spawn(self) -> Result<WorkerHandle, IngestError> {
         let (event_tx, events) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done) = oneshot::channel();
@@ -67,13 +67,13 @@ impl WorkerRunner {
                 }
                 let _ = done_tx.send(result);
             })
-            .expect("the OS can start a thread");
-        WorkerHandle {
+            .map_err(IngestError::Spawn)?;
+        Ok(WorkerHandle {
             events,
             stop: stop_tx,
             done: Some(done),
             thread: Some(thread),
-        }
+        })
     }
 
     fn run(self, events: &EventSink, stop: &Receiver<()>) -> Result<RunSummary, IngestError> {

@@ -195,7 +195,9 @@ async fn a_stop_request_flushes_the_partial_segment() {
     let fixture = fixture(&small_recipe("stop-30s", 30.0)).await;
     // Not `once`: the worker would wait for the stream to come back; only the
     // stop request ends it.
-    let mut worker = ingest::WorkerRunner::new(world.worker_config(&id, SourceElement::Rtmpsrc)).spawn();
+    let mut worker = ingest::WorkerRunner::new(world.worker_config(&id, SourceElement::Rtmpsrc))
+        .spawn()
+        .expect("worker thread");
     let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
     let mut events = Vec::new();
     while !events

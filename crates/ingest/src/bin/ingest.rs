@@ -151,7 +151,9 @@ async fn main() -> ExitCode {
 async fn run() -> Result<()> {
     let args = Args::parse();
     let config = args.worker_config()?;
-    let mut handle = WorkerRunner::new(config).stop_when_stream_ends(args.once).spawn();
+    let mut handle = WorkerRunner::new(config)
+        .stop_when_stream_ends(args.once)
+        .spawn()?;
     let stopper = handle.stopper();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -76,7 +76,10 @@ pub fn small_recipe(name: &str, seconds: f64) -> FixtureRecipe {
 }
 
 pub fn spawn_once(config: WorkerConfig) -> WorkerHandle {
-    WorkerRunner::new(config).stop_when_stream_ends(true).spawn()
+    WorkerRunner::new(config)
+        .stop_when_stream_ends(true)
+        .spawn()
+        .expect("worker thread")
 }
 
 /// Reads events until the worker finishes (or the deadline passes).
