@@ -15,4 +15,6 @@ pub enum ServerError {
     Runtime(#[source] std::io::Error),
     #[error("no publisher on path '{path}' after {timeout:?}")]
     PublisherTimeout { path: String, timeout: Duration },
+    #[error("the server did not reach the awaited state within {timeout:?}")]
+    StateTimeout { timeout: Duration },
 }

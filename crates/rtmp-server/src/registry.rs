@@ -63,8 +63,8 @@ pub(crate) struct ConnHandle {
 pub(crate) struct Registry {
     limits: PathLimits,
     maps: Mutex<Maps>,
-    /// Bumped whenever a path gains or loses its publisher.
-    publishers_changed: watch::Sender<u64>,
+    /// Bumped whenever a connection, path, publisher or reader comes or goes.
+    changed: watch::Sender<u64>,
 }
 
 impl Registry {
@@ -72,7 +72,7 @@ impl Registry {
         Self {
             limits,
             maps: Mutex::default(),
-            publishers_changed: watch::Sender::new(0),
+            changed: watch::Sender::new(0),
         }
     }
 
@@ -98,7 +98,13 @@ impl Registry {
                 kick: kick.clone(),
             },
         );
+        drop(maps);
+        self.bump();
         ConnHandle { id, stats, kick }
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// Forgets a connection and whatever role it had. Returns the path it
@@ -108,14 +114,16 @@ impl Registry {
         let mut maps = self.maps();
         let entry = maps.conns.remove(&id)?;
         drop(maps);
-        match (entry.state, entry.path) {
+        let unpublished = match (entry.state, entry.path) {
             (ConnState::Publish, Some(path)) => self.unpublish(id, &path).then_some(path),
             (ConnState::Read, Some(path)) => {
                 self.stop_reading(id, &path);
                 None
             }
             _ => None,
-        }
+        };
+        self.bump();
+        unpublished
     }
 
     /// Claims `path` for `id`. `None` if someone already publishes it.
@@ -139,7 +147,7 @@ impl Registry {
         );
         set_role(&mut maps, id, ConnState::Publish, Some(path));
         drop(maps);
-        self.publishers_changed.send_modify(|v| *v += 1);
+        self.bump();
         Some(relay)
     }
 
@@ -158,7 +166,7 @@ impl Registry {
             // readers must not wait for that.
             lock(&entry.relay).close_readers();
         }
-        self.publishers_changed.send_modify(|v| *v += 1);
+        self.bump();
         true
     }
 
@@ -170,7 +178,11 @@ impl Registry {
         set_role(&mut maps, id, ConnState::Read, Some(path));
         // Still under the map lock, so the publisher cannot leave in between.
         let mut relay = lock(&relay);
-        Some((relay.add_reader(id, stats), relay.tracks()))
+        let playing = (relay.add_reader(id, stats), relay.tracks());
+        drop(relay);
+        drop(maps);
+        self.bump();
+        Some(playing)
     }
 
     pub fn stop_reading(&self, id: ConnId, path: &str) {
@@ -179,14 +191,17 @@ impl Registry {
             lock(&entry.relay).remove_reader(id);
         }
         set_role(&mut maps, id, ConnState::Idle, None);
+        drop(maps);
+        self.bump();
     }
 
     pub fn has_publisher(&self, path: &str) -> bool {
         self.maps().paths.contains_key(path)
     }
 
-    pub fn watch_publishers(&self) -> watch::Receiver<u64> {
-        self.publishers_changed.subscribe()
+    /// Changes whenever the registry does (see `changed`).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     pub fn kick(&self, id: ConnId) -> bool {

@@ -104,7 +104,7 @@ impl RtmpServer {
     pub async fn wait_for_publisher(&self, path: &str, timeout: Duration) -> Result<(), ServerError> {
         let registry = &self.shared.registry;
         // Subscribe before checking, so a publish in between is not missed.
-        let mut changes = registry.watch_publishers();
+        let mut changes = registry.watch_changes();
         let wait = async {
             while !registry.has_publisher(path) {
                 if changes.changed().await.is_err() {
@@ -118,6 +118,26 @@ impl RtmpServer {
                 path: path.to_owned(),
                 timeout,
             })
+    }
+
+    /// Resolves once `condition` holds, re-checked on every change of
+    /// connections, paths, publishers or readers (no polling).
+    pub async fn wait_for_state(
+        &self,
+        condition: impl Fn(&Self) -> bool,
+        timeout: Duration,
+    ) -> Result<(), ServerError> {
+        let mut changes = self.shared.registry.watch_changes();
+        let wait = async {
+            while !condition(self) {
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| ServerError::StateTimeout { timeout })
     }
 
     /// Published paths, like MediaMTX `/v3/paths/list`.

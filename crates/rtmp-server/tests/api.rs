@@ -59,7 +59,10 @@ async fn snapshots_describe_publisher_and_reader() {
     wait_exit(&mut reader).await;
     assert!(!server.kick("no-such-id"));
     assert!(publisher.release().await.success());
-    wait_until(|| server.connections().is_empty()).await;
+    server
+        .wait_for_state(|s| s.connections().is_empty(), DEADLINE)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -163,7 +163,10 @@ async fn sixteen_paths_at_once() {
     for reader in &mut readers {
         assert!(wait_exit(reader).await.success());
     }
-    wait_until(|| server.paths().is_empty()).await;
+    server
+        .wait_for_state(|s| s.paths().is_empty(), DEADLINE)
+        .await
+        .unwrap();
 }
 
 /// A reader joining mid-stream gets metadata and sequence headers first,

@@ -231,8 +231,9 @@ impl Drop for LogWatch {
     }
 }
 
-/// Polls a condition on server state (there is no event for "N bytes
-/// arrived"); bounded by the deadline.
+/// Polls a condition on byte counters, which change with every frame and so
+/// raise no event (state changes use `RtmpServer::wait_for_state`); bounded
+/// by the deadline.
 pub async fn wait_until(mut condition: impl FnMut() -> bool) {
     let poll = async {
         while !condition() {
