@@ -81,6 +81,18 @@ pub fn rounded_duration(seconds: f64, kind: MediaKind, fixture: Option<&FixtureR
     format!("{:.3}", frames * frame)
 }
 
+/// The duration of a segment as a snapshot states it. A segment closed by
+/// the end of the stream holds whatever arrived before the end, and whether
+/// the very last frame makes it varies between runs (a reader can see the
+/// publisher's departure just before the final audio frame), so its length is
+/// stated to a tenth of a second; cut segments are exact to the frame.
+pub fn snapshot_duration(record: &ingest::SegmentRecord, fixture: Option<&FixtureRecipe>) -> String {
+    match record.end {
+        ingest::segmenter::SegmentEnd::Cut => rounded_duration(record.duration_s, record.kind, fixture),
+        ingest::segmenter::SegmentEnd::EndOfStream => format!("{:.1} at end of stream", record.duration_s),
+    }
+}
+
 pub fn frame_seconds(kind: MediaKind, fixture: Option<&FixtureRecipe>) -> f64 {
     match kind {
         MediaKind::Video => 1.0 / f64::from(fixture.map_or(30, |f| f.fps)),

@@ -8,7 +8,7 @@ use ingest::{MediaKind, WorkerEvent};
 use media_tools::FixtureRecipe;
 use serde::Serialize;
 
-use crate::observe::{ProbedSegment, frame_seconds, rounded_duration};
+use crate::observe::{ProbedSegment, frame_seconds, snapshot_duration};
 use crate::scenario::{Expectations, ExpectedOutcome};
 use crate::stream_run::StreamObservation;
 
@@ -25,7 +25,8 @@ pub struct StreamFacts {
     pub result: RunResult,
     pub video_segments: usize,
     pub audio_segments: usize,
-    /// Durations rounded to whole frames of the track.
+    /// Durations rounded to whole frames of the track; a segment closed by
+    /// the end of the stream to a tenth of a second, said so.
     pub video_durations: Vec<String>,
     pub audio_durations: Vec<String>,
     /// Pictures in all video segments, counted by ffprobe.
@@ -106,11 +107,11 @@ pub fn stream_facts(
         audio_segments: audio.len(),
         video_durations: video
             .iter()
-            .map(|s| rounded_duration(s.record.duration_s, MediaKind::Video, fixture))
+            .map(|s| snapshot_duration(&s.record, fixture))
             .collect(),
         audio_durations: audio
             .iter()
-            .map(|s| rounded_duration(s.record.duration_s, MediaKind::Audio, fixture))
+            .map(|s| snapshot_duration(&s.record, fixture))
             .collect(),
         video_frames: video.iter().map(|s| s.probed_frames()).sum(),
         partial_segments: segments
