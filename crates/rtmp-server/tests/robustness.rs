@@ -51,7 +51,7 @@ impl BadClient {
                     .unwrap();
                 c0c1.truncate(700);
                 socket.write_all(&c0c1).await.unwrap();
-                // Hang up mid-handshake.
+                hang_up(&mut socket).await;
             }
             Self::AbsurdChunkSize | Self::ZeroChunkSize => {
                 handshake(&mut socket).await;
@@ -70,6 +70,7 @@ impl BadClient {
                 let header = [0x03, 0, 0, 0, 0xff, 0xff, 0xff, 20, 0, 0, 0, 0];
                 socket.write_all(&header).await.unwrap();
                 socket.write_all(b"\x02\x00\x07connect").await.unwrap();
+                hang_up(&mut socket).await;
             }
             Self::UnknownCommand => {
                 handshake(&mut socket).await;
@@ -147,6 +148,14 @@ async fn send(
 }
 
 /// Reads until the server closes the connection.
+/// Hangs up cleanly: sends FIN, then reads what the server already sent
+/// until it closes too. Closing with unread data would make the kernel send a
+/// reset, and the server would log that instead of the end of the stream.
+async fn hang_up(socket: &mut TcpStream) {
+    socket.shutdown().await.unwrap();
+    drain(socket).await;
+}
+
 async fn drain(socket: &mut TcpStream) {
     let mut buf = [0u8; 4096];
     let read_all = async { while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {} };
