@@ -44,53 +44,62 @@ impl<W: Write> TsWriter<W> {
     }
 
     /// Writes one access unit (Annex-B picture or ADTS frame). Times are ns.
+    ///
+    /// Packets are assembled in one stack buffer straight from the PES
+    /// header and the frame's bytes: nothing is allocated per packet and the
+    /// frame is never copied into an intermediate PES buffer.
     pub fn write_frame(&mut self, pts: u64, dts: u64, keyframe: bool, data: &[u8]) -> io::Result<()> {
         let pts90 = to_90khz(pts);
         let dts90 = to_90khz(dts);
-        let pes = pes_packet(self.kind, pts90, dts90, data);
+        let header = pes_header(self.kind, pts90, dts90, data.len());
+        let total = header.len() + data.len();
+        let mut packet = [0u8; PACKET];
         let mut offset = 0;
-        let mut first = true;
-        while offset < pes.len() {
-            let mut adaptation = Vec::new();
-            if first {
-                // One stream per file, so it carries the clock reference too.
-                adaptation.push(0x10 | if keyframe { 0x40 } else { 0 });
-                adaptation.extend_from_slice(&pcr_bytes(dts90));
+        while offset < total {
+            let first = offset == 0;
+            // Adaptation field contents (after its length byte): the first
+            // packet of a frame carries the clock reference, since each file
+            // holds one stream, which is therefore the PCR stream too.
+            let mut field_len = if first { 7 } else { 0 };
+            let mut has_field = first;
+            let room = PAYLOAD - if has_field { 1 + field_len } else { 0 };
+            let payload = (total - offset).min(room);
+            if payload < room {
+                // The last packet is padded with adaptation-field stuffing:
+                // the length byte alone covers one byte, more needs flags.
+                let stuffing = room - payload;
+                field_len += if has_field { stuffing } else { stuffing - 1 };
+                has_field = true;
             }
-            let header_room = |af: &Vec<u8>| if af.is_empty() { 0 } else { 1 + af.len() };
-            let mut room = PAYLOAD - header_room(&adaptation);
-            let remaining = pes.len() - offset;
-            let needs_adaptation = !adaptation.is_empty() || remaining < room;
-            if remaining < room {
-                let stuffing = room - remaining;
-                if adaptation.is_empty() {
-                    // The length byte alone fills one byte; more needs a flags byte.
-                    if stuffing > 1 {
-                        adaptation.push(0x00);
-                        adaptation.resize(stuffing - 1, 0xFF);
-                    }
-                } else {
-                    adaptation.resize(adaptation.len() + stuffing, 0xFF);
-                }
-                room = remaining;
-            }
-            let mut packet = Vec::with_capacity(PACKET);
-            packet.push(0x47);
-            packet.push(if first { 0x40 } else { 0 } | (MEDIA_PID >> 8) as u8);
-            packet.push(MEDIA_PID as u8);
-            let control = if needs_adaptation { 0x30 } else { 0x10 };
-            packet.push(control | self.media_cc);
+            packet[0] = 0x47;
+            packet[1] = if first { 0x40 } else { 0 } | (MEDIA_PID >> 8) as u8;
+            packet[2] = MEDIA_PID as u8;
+            packet[3] = if has_field { 0x30 } else { 0x10 } | self.media_cc;
             self.media_cc = (self.media_cc + 1) & 0x0F;
-            if needs_adaptation {
-                packet.push(adaptation.len() as u8);
-                packet.extend_from_slice(&adaptation);
+            let mut at = 4;
+            if has_field {
+                packet[at] = field_len as u8;
+                at += 1;
+                if field_len > 0 {
+                    let flags_end = at + 1;
+                    packet[at] = if first {
+                        0x10 | if keyframe { 0x40 } else { 0 }
+                    } else {
+                        0
+                    };
+                    if first {
+                        packet[flags_end..flags_end + 6].copy_from_slice(&pcr_bytes(dts90));
+                    }
+                    let filled = if first { flags_end + 6 } else { flags_end };
+                    packet[filled..at + field_len].fill(0xFF);
+                    at += field_len;
+                }
             }
-            packet.extend_from_slice(&pes[offset..offset + room]);
-            debug_assert_eq!(packet.len(), PACKET);
+            copy_span(&header, data, offset, &mut packet[at..at + payload]);
+            debug_assert_eq!(at + payload, PACKET);
             self.out.write_all(&packet)?;
             self.bytes_written += PACKET as u64;
-            offset += room;
-            first = false;
+            offset += payload;
         }
         Ok(())
     }
@@ -108,16 +117,17 @@ fn to_90khz(ns: u64) -> u64 {
     ((ns + TIMESTAMP_OFFSET_NS) * 9 / 100_000) & ((1 << 33) - 1)
 }
 
-fn pes_packet(kind: MediaKind, pts90: u64, dts90: u64, data: &[u8]) -> Vec<u8> {
+/// The PES header of a frame of `data_len` bytes (at most 19 bytes).
+fn pes_header(kind: MediaKind, pts90: u64, dts90: u64, data_len: usize) -> Vec<u8> {
     let with_dts = kind == MediaKind::Video && dts90 != pts90;
     let header_data_len: usize = if with_dts { 10 } else { 5 };
-    let mut pes = Vec::with_capacity(9 + header_data_len + data.len());
+    let mut pes = Vec::with_capacity(9 + header_data_len);
     pes.extend_from_slice(&[0x00, 0x00, 0x01]);
     pes.push(match kind {
         MediaKind::Video => 0xE0,
         MediaKind::Audio => 0xC0,
     });
-    let length = 3 + header_data_len + data.len();
+    let length = 3 + header_data_len + data_len;
     // Video PES may exceed 16 bits; 0 means "unbounded", allowed for video.
     let length_field = if length <= 0xFFFF { length as u16 } else { 0 };
     pes.extend_from_slice(&length_field.to_be_bytes());
@@ -128,8 +138,16 @@ fn pes_packet(kind: MediaKind, pts90: u64, dts90: u64, data: &[u8]) -> Vec<u8> {
     if with_dts {
         pes.extend_from_slice(&timestamp_bytes(0x1, dts90));
     }
-    pes.extend_from_slice(data);
     pes
+}
+
+/// Fills `out` with bytes `offset..` of `header` followed by `data`.
+fn copy_span(header: &[u8], data: &[u8], offset: usize, out: &mut [u8]) {
+    let from_header = header.len().saturating_sub(offset).min(out.len());
+    out[..from_header].copy_from_slice(&header[offset.min(header.len())..][..from_header]);
+    let data_start = (offset + from_header) - header.len();
+    let rest = out.len() - from_header;
+    out[from_header..].copy_from_slice(&data[data_start..data_start + rest]);
 }
 
 fn timestamp_bytes(prefix: u8, ts: u64) -> [u8; 5] {
@@ -224,6 +242,45 @@ mod tests {
         let bytes = writer.into_inner();
         assert_eq!(bytes.len() % PACKET, 0);
         assert!(bytes.chunks(PACKET).all(|p| p[0] == 0x47));
+    }
+
+    /// Media packets' payloads, adaptation fields skipped, concatenated.
+    fn media_payload(ts: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in ts
+            .chunks(PACKET)
+            .filter(|p| (u16::from(p[1] & 0x1F) << 8 | u16::from(p[2])) == MEDIA_PID)
+        {
+            let start = if p[3] & 0x20 != 0 { 5 + p[4] as usize } else { 4 };
+            out.extend_from_slice(&p[start..]);
+        }
+        out
+    }
+
+    #[test]
+    fn payloads_reassemble_into_the_pes_of_each_frame() {
+        let frames: Vec<Vec<u8>> = [1usize, 164, 165, 170, 176, 177, 183, 184, 185, 368, 5000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i % 251) as u8).collect())
+            .collect();
+        for kind in MediaKind::ALL {
+            let mut writer = TsWriter::new(Vec::new(), kind).unwrap();
+            let mut expected = Vec::new();
+            for (i, frame) in frames.iter().enumerate() {
+                let t = i as u64 * 40_000_000;
+                writer.write_frame(t + 80_000_000, t, i == 0, frame).unwrap();
+                expected.extend(pes_header(
+                    kind,
+                    to_90khz(t + 80_000_000),
+                    to_90khz(t),
+                    frame.len(),
+                ));
+                expected.extend_from_slice(frame);
+            }
+            let ts = writer.into_inner();
+            assert!(ts.chunks(PACKET).all(|p| p.len() == PACKET && p[0] == 0x47));
+            assert_eq!(media_payload(&ts), expected, "{kind}");
+        }
     }
 
     #[test]
