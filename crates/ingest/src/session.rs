@@ -19,10 +19,6 @@ use crate::segmenter::{Frame, SegmentEvent, Segmenter};
 use crate::timeline::TrackTimeline;
 use crate::tracks::{self, TrackCaps};
 
-/// How long to wait for anything when no deadline is pending. The wait
-/// ends on the first message anyway; this only bounds one iteration.
-const IDLE_WAIT: Duration = Duration::from_secs(3600);
-
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
     /// Refused or unreachable before any byte of media arrived.
@@ -94,11 +90,13 @@ impl Session<'_> {
                 .min()
                 .filter(|_| !tracks.validated)
                 .map(|first| *first + self.config.audio_validation_timeout);
-            let wait = deadline.map_or(IDLE_WAIT, |d| d.saturating_duration_since(Instant::now()));
+            // Until both tracks are seen, the validation deadline is one
+            // more thing to wait on; afterwards it never fires.
+            let validation_deadline = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
             let message = select! {
                 recv(rx) -> message => message.ok(),
                 recv(self.stop) -> _ => break SessionEnd::Stopped,
-                default(wait) => {
+                recv(validation_deadline) -> _ => {
                     let missing = MediaKind::ALL
                         .into_iter()
                         .find(|k| tracks.first_buffer[k.index()].is_none())
