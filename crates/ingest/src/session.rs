@@ -19,6 +19,9 @@ use crate::segmenter::{Frame, SegmentEvent, Segmenter};
 use crate::timeline::TrackTimeline;
 use crate::tracks::{self, TrackCaps};
 
+/// AAC sample rate assumed when the caps do not say (FLV's usual 48 kHz).
+const DEFAULT_SAMPLE_RATE: u32 = 48_000;
+
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
     /// Refused or unreachable before any byte of media arrived.
@@ -73,7 +76,9 @@ impl Session<'_> {
         self.writer.begin_connection(self.connection);
         let mut segmenter: Segmenter<Bytes> =
             Segmenter::new(self.config.segment_duration.as_nanos() as u64, *self.next_index);
-        let mut timelines: [Option<TrackTimeline>; 2] = [None, None];
+        // Replaced when a track's caps arrive (audio needs its sample rate),
+        // which flvdemux always sends before the track's first buffer.
+        let mut timelines = [TrackTimeline::video(), TrackTimeline::audio(DEFAULT_SAMPLE_RATE)];
         let mut tracks = Tracks {
             caps: [None, None],
             first_buffer: [None, None],
@@ -123,10 +128,14 @@ impl Session<'_> {
                     if let Err(refusal) = tracks::check(kind, &caps) {
                         break SessionEnd::Refused(refusal);
                     }
-                    timelines[kind.index()] = Some(match kind {
+                    timelines[kind.index()] = match kind {
                         MediaKind::Video => TrackTimeline::video(),
-                        MediaKind::Audio => TrackTimeline::audio(caps.rate.unwrap_or(48_000) as u32),
-                    });
+                        MediaKind::Audio => TrackTimeline::audio(
+                            caps.rate
+                                .and_then(|r| u32::try_from(r).ok())
+                                .unwrap_or(DEFAULT_SAMPLE_RATE),
+                        ),
+                    };
                     tracks.caps[kind.index()] = Some(caps);
                 }
                 PipelineMessage::Buffer(buffer) => {
@@ -199,14 +208,10 @@ impl Session<'_> {
     fn feed(
         &mut self,
         segmenter: &mut Segmenter<Bytes>,
-        timelines: &mut [Option<TrackTimeline>; 2],
+        timelines: &mut [TrackTimeline; 2],
         buffer: MediaBuffer,
     ) -> Result<(), IngestError> {
-        let timeline = timelines[buffer.kind.index()].get_or_insert_with(|| match buffer.kind {
-            MediaKind::Video => TrackTimeline::video(),
-            MediaKind::Audio => TrackTimeline::audio(48_000),
-        });
-        let times = timeline.normalise(buffer.pts, buffer.dts, buffer.duration);
+        let times = timelines[buffer.kind.index()].normalise(buffer.pts, buffer.dts, buffer.duration);
         if times.jumped {
             tracing::warn!(kind = %buffer.kind, pts = ?buffer.pts, "timestamp jump folded into a continuous timeline");
         }

@@ -27,7 +27,6 @@ pub struct NormalisedTimes {
 /// Keeps one track's timeline continuous.
 #[derive(Debug, Clone)]
 pub struct TrackTimeline {
-    fallback_duration: u64,
     offset: i64,
     last_dts: Option<u64>,
     last_duration: u64,
@@ -44,7 +43,6 @@ impl TrackTimeline {
 
     fn with_fallback(fallback_duration: u64) -> Self {
         Self {
-            fallback_duration,
             offset: 0,
             last_dts: None,
             last_duration: fallback_duration,
@@ -100,10 +98,6 @@ impl TrackTimeline {
             duration: duration_out,
             jumped,
         }
-    }
-
-    pub fn fallback_duration(&self) -> u64 {
-        self.fallback_duration
     }
 }
 
