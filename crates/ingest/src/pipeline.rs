@@ -458,12 +458,19 @@ mod tests {
     #[test]
     fn arrival_clock_matches_buffers_by_pts() {
         let clock = ArrivalClock::default();
-        clock.record_source();
+        let (early, late) = (Instant::now(), Instant::now() + std::time::Duration::from_secs(1));
+        let arrive = |at| *clock.latest_source.lock().unwrap() = Some(at);
+        arrive(early);
         clock.record_demuxed(MediaKind::Video, Some(1));
+        clock.record_demuxed(MediaKind::Audio, Some(1));
+        arrive(late);
         clock.record_demuxed(MediaKind::Video, Some(2));
-        let first = clock.take(MediaKind::Video, Some(1));
-        let second = clock.take(MediaKind::Video, Some(2));
-        assert!(first <= second);
+        clock.record_demuxed(MediaKind::Video, Some(3));
+        // A buffer the parser dropped (PTS 1) is skipped, not matched.
+        assert_eq!(clock.take(MediaKind::Video, Some(2)), late);
+        assert_eq!(clock.take(MediaKind::Video, Some(3)), late);
+        // Tracks keep separate queues.
+        assert_eq!(clock.take(MediaKind::Audio, Some(1)), early);
         assert!(clock.queue(MediaKind::Video).lock().unwrap().is_empty());
     }
 }
