@@ -40,7 +40,7 @@ struct Args {
     #[arg(long, value_name = "NAME:TAG")]
     mediamtx_image: Option<String>,
     /// Override every scenario's source element: rtmpsrc or rtmp2src
-    #[arg(long, value_parser = parse_source)]
+    #[arg(long)]
     source: Option<SourceElement>,
     /// CPU-bound scenarios run at once (default: CPU count); realtime ones
     /// are paced by the clock and run alongside
@@ -67,10 +67,6 @@ struct Args {
     /// Build every fixture recipe into the cache and exit
     #[arg(long)]
     build_fixtures: bool,
-}
-
-fn parse_source(raw: &str) -> Result<SourceElement, String> {
-    raw.parse().map_err(|e: ingest::ConfigError| e.to_string())
 }
 
 fn main() -> ExitCode {

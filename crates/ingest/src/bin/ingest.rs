@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, value_parser = humantime::parse_duration)]
     segment_duration: Option<Duration>,
     /// RTMP source element
-    #[arg(long, value_parser = parse_source)]
+    #[arg(long)]
     source: Option<SourceElement>,
     /// Capacity of each branch's queue and appsink
     #[arg(long)]
@@ -45,10 +45,6 @@ struct Args {
     /// Exit 0 when the stream ends instead of waiting for it to return
     #[arg(long)]
     once: bool,
-}
-
-fn parse_source(raw: &str) -> Result<SourceElement, String> {
-    raw.parse().map_err(|e: ingest::ConfigError| e.to_string())
 }
 
 impl Args {
