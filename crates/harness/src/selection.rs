@@ -34,15 +34,20 @@ impl std::str::FromStr for Shard {
 }
 
 impl Selection {
-    pub fn apply<'a>(&self, scenarios: &'a [ScenarioFile]) -> Vec<&'a ScenarioFile> {
+    /// Indices into `scenarios` of the selected ones, in order.
+    pub fn apply(&self, scenarios: &[ScenarioFile]) -> Vec<usize> {
         scenarios
             .iter()
-            .filter(|f| self.filters.is_empty() || self.filters.iter().any(|p| f.name.contains(p.as_str())))
-            .filter(|f| self.tags.is_empty() || f.scenario.tags.iter().any(|t| self.tags.contains(t)))
-            .filter(|f| !f.scenario.tags.iter().any(|t| self.skip_tags.contains(t)))
             .enumerate()
-            .filter(|(i, _)| self.shard.is_none_or(|s| i % s.count == s.index - 1))
-            .map(|(_, f)| f)
+            .filter(|(_, f)| {
+                self.filters.is_empty() || self.filters.iter().any(|p| f.name.contains(p.as_str()))
+            })
+            .filter(|(_, f)| self.tags.is_empty() || f.scenario.tags.iter().any(|t| self.tags.contains(t)))
+            .filter(|(_, f)| !f.scenario.tags.iter().any(|t| self.skip_tags.contains(t)))
+            .map(|(i, _)| i)
+            .enumerate()
+            .filter(|(n, _)| self.shard.is_none_or(|s| n % s.count == s.index - 1))
+            .map(|(_, i)| i)
             .collect()
     }
 }
@@ -66,8 +71,8 @@ mod tests {
         }
     }
 
-    fn names(selected: Vec<&ScenarioFile>) -> Vec<&str> {
-        selected.iter().map(|f| f.name.as_str()).collect()
+    fn names(all: &[ScenarioFile], selected: Vec<usize>) -> Vec<&str> {
+        selected.iter().map(|&i| all[i].name.as_str()).collect()
     }
 
     #[test]
@@ -81,24 +86,24 @@ mod tests {
             tags: vec!["smoke".into()],
             ..Selection::default()
         };
-        assert_eq!(names(by_tag.apply(&all)), ["b-real", "c-fast"]);
+        assert_eq!(names(&all, by_tag.apply(&all)), ["b-real", "c-fast"]);
         let skip = Selection {
             skip_tags: vec!["fast".into()],
             ..Selection::default()
         };
-        assert_eq!(names(skip.apply(&all)), ["b-real"]);
+        assert_eq!(names(&all, skip.apply(&all)), ["b-real"]);
         let filtered = Selection {
             filters: vec!["fast".into()],
             ..Selection::default()
         };
-        assert_eq!(names(filtered.apply(&all)), ["a-fast", "c-fast"]);
+        assert_eq!(names(&all, filtered.apply(&all)), ["a-fast", "c-fast"]);
         let shards: Vec<Vec<&str>> = (1..=2)
             .map(|k| {
                 let s = Selection {
                     shard: Some(Shard { index: k, count: 2 }),
                     ..Selection::default()
                 };
-                names(s.apply(&all))
+                names(&all, s.apply(&all))
             })
             .collect();
         assert_eq!(shards, [vec!["a-fast", "c-fast"], vec!["b-real"]]);

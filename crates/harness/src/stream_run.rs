@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ingest::{IngestError, RunSummary, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerRunner};
+use ingest::{IngestError, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerRunner};
 use media_tools::{PublishOptions, Publisher};
 
 use crate::scenario::Scenario;
@@ -31,7 +31,8 @@ pub struct StreamObservation {
     pub stream_id: String,
     pub segments_dir: PathBuf,
     pub events: Vec<(Duration, WorkerEvent)>,
-    pub result: Result<RunSummary, (String, String)>,
+    /// How the ingest ended: `Err((kind, message))` when it failed.
+    pub result: Result<(), (String, String)>,
     pub timed_out: bool,
     /// Per publish phase: from the publisher going online (or starting, when
     /// the server cannot tell) to the ingest's first audio and video.
@@ -109,29 +110,21 @@ impl StreamPlan<'_> {
             stream_id: self.stream_id.clone(),
             segments_dir,
             events: Vec::new(),
-            result: Ok(RunSummary {
-                video_segments: 0,
-                audio_segments: 0,
-                connections: 0,
-            }),
+            result: Ok(()),
             timed_out: false,
             first_buffer: Vec::new(),
             publisher_failures: Vec::new(),
             server_facts: Vec::new(),
         };
-        let config = match self.worker_config() {
-            Ok(config) => config,
-            Err(e) => {
-                observation.result = Err((e.kind().to_owned(), e.to_string()));
-                return observation;
-            }
-        };
         let phases = self.phases();
         let restarts = phases.len() > 1;
-        let mut worker = match WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn() {
+        let spawned = self
+            .worker_config()
+            .and_then(|config| WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn());
+        let mut worker = match spawned {
             Ok(worker) => worker,
             Err(e) => {
-                observation.result = Err((e.kind().to_owned(), e.to_string()));
+                observation.result = Err(failure(&e));
                 return observation;
             }
         };
@@ -248,10 +241,12 @@ impl StreamPlan<'_> {
                 }
             }
         }
-        observation.result = worker
-            .wait()
-            .await
-            .map_err(|e| (e.kind().to_owned(), e.to_string()));
+        observation.result = worker.wait().await.map(drop).map_err(|e| failure(&e));
         observation
     }
+}
+
+/// An ingest error as (kind, message), the form outcomes compare.
+fn failure(e: &IngestError) -> (String, String) {
+    (e.kind().to_owned(), e.to_string())
 }

@@ -38,6 +38,11 @@ impl Suite {
         })
     }
 
+    /// The scenario with this name (its path below scenarios/, no `.yaml`).
+    pub fn scenario(&self, name: &str) -> Option<&ScenarioFile> {
+        self.scenarios.iter().find(|f| f.name == name)
+    }
+
     /// Every scenario that cannot run on its fixture, with the reason.
     pub fn incompatible(&self) -> Vec<HarnessError> {
         self.scenarios

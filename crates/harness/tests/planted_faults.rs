@@ -12,9 +12,7 @@ async fn problems_with(fault: Option<Fault>) -> Vec<String> {
     plant(fault);
     let suite = Suite::load().expect("suite loads");
     let file = suite
-        .scenarios
-        .iter()
-        .find(|f| f.name == "happy-path-fast")
+        .scenario("happy-path-fast")
         .expect("the suite has happy-path-fast");
     let server = MediaServer::embedded().expect("embedded server");
     let run_dir = tempfile::tempdir().unwrap();

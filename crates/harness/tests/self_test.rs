@@ -14,9 +14,7 @@ const VIDEO_PID: u16 = 0x0100;
 
 async fn observe_happy_path(suite: &Suite, run_dir: &std::path::Path) -> Observed {
     let file = suite
-        .scenarios
-        .iter()
-        .find(|f| f.name == "happy-path-fast")
+        .scenario("happy-path-fast")
         .expect("the suite has happy-path-fast");
     let server = MediaServer::embedded().expect("embedded server");
     runner::observe(file, &suite.fixtures, &server, run_dir, &RunSettings::default())
@@ -26,10 +24,8 @@ async fn observe_happy_path(suite: &Suite, run_dir: &std::path::Path) -> Observe
 
 fn problems(suite: &Suite, observed: &Observed) -> Vec<String> {
     let file = suite
-        .scenarios
-        .iter()
-        .find(|f| f.name == "happy-path-fast")
-        .unwrap();
+        .scenario("happy-path-fast")
+        .expect("the suite has happy-path-fast");
     runner::assess(file, runner::recipe_of(file, &suite.fixtures), observed).2
 }
 

@@ -127,17 +127,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         skip_tags: args.skip_tags.clone(),
         shard: args.shard,
     };
-    let selected: Vec<usize> = selection
-        .apply(&suite.scenarios)
-        .iter()
-        .map(|f| {
-            suite
-                .scenarios
-                .iter()
-                .position(|s| s.name == f.name)
-                .expect("selected from the suite")
-        })
-        .collect();
+    let selected = selection.apply(&suite.scenarios);
     if args.list {
         for &i in &selected {
             let f = &suite.scenarios[i];
@@ -322,12 +312,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     let longest_realtime = done
         .iter()
         .filter_map(|f| match f {
-            Finished::Ran(result, ..)
-                if suite
-                    .scenarios
-                    .iter()
-                    .any(|s| s.name == result.name && realtime(s)) =>
-            {
+            Finished::Ran(result, ..) if suite.scenario(&result.name).is_some_and(realtime) => {
                 Some(result.wall_time)
             }
             _ => None,
