@@ -215,14 +215,13 @@ fn path_of(stream_id: &str) -> String {
     format!("live/{stream_id}/in")
 }
 
-/// Polls the server until every path has one reader per contender. On
-/// timeout the run goes on: the frame counts will show who missed media.
+/// Waits (on the server's change notifications) until every path has one
+/// reader per contender. On timeout the run goes on: the frame counts will
+/// show who missed media.
 async fn wait_for_readers(server: &RtmpServer, streams: &[Stream], per_path: usize) {
-    // Below the publishers' 60-s read timeout on the server.
-    let deadline = Instant::now() + Duration::from_secs(50);
-    loop {
+    let lacking = |server: &RtmpServer| {
         let paths = server.paths();
-        let waiting = streams
+        streams
             .iter()
             .filter(|s| {
                 let name = path_of(&s.id);
@@ -231,15 +230,18 @@ async fn wait_for_readers(server: &RtmpServer, streams: &[Stream], per_path: usi
                     .find(|p| p.name == name)
                     .is_none_or(|p| p.readers.len() < per_path)
             })
-            .count();
-        if waiting == 0 {
-            return;
-        }
-        if Instant::now() > deadline {
-            tracing::warn!("{waiting} stream(s) still lack readers; releasing anyway");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            .count()
+    };
+    // Below the publishers' 60-s read timeout on the server.
+    if server
+        .wait_for_state(|s| lacking(s) == 0, Duration::from_secs(50))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{} stream(s) still lack readers; releasing anyway",
+            lacking(server)
+        );
     }
 }
 

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -21,9 +21,13 @@ const POLL_MS: libc::c_int = 50;
 /// First-availability instant of every file that appeared, by full path.
 pub type Appearances = HashMap<PathBuf, Instant>;
 
+/// What the watcher has seen so far, and a signal for each addition.
+type Seen = Arc<(Mutex<Appearances>, Condvar)>;
+
 pub struct AvailabilityWatch {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Appearances>>>,
+    seen: Seen,
+    thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl AvailabilityWatch {
@@ -40,15 +44,29 @@ impl AvailabilityWatch {
             by_wd.insert(wd, dir.clone());
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
+        let seen = Seen::default();
+        let (thread_stop, thread_seen) = (stop.clone(), seen.clone());
         let thread = std::thread::Builder::new()
             .name("availability".into())
-            .spawn(move || watch(inotify, by_wd, &thread_stop))
+            .spawn(move || watch(inotify, by_wd, &thread_stop, &thread_seen))
             .context("starting the availability watcher")?;
         Ok(Self {
             stop,
+            seen,
             thread: Some(thread),
         })
+    }
+
+    /// Waits until at least `count` files have appeared; `false` if the
+    /// deadline passed first.
+    #[cfg(test)]
+    pub fn wait_for(&self, count: usize, timeout: std::time::Duration) -> bool {
+        let (seen, added) = &*self.seen;
+        let guard = seen.lock().expect("availability lock");
+        let (guard, _) = added
+            .wait_timeout_while(guard, timeout, |seen| seen.len() < count)
+            .expect("availability lock");
+        guard.len() >= count
     }
 
     /// Stops watching and returns what appeared.
@@ -57,7 +75,10 @@ impl AvailabilityWatch {
         let thread = self.thread.take().context("finish is called once")?;
         thread
             .join()
-            .map_err(|_| anyhow::anyhow!("the availability watcher panicked"))?
+            .map_err(|_| anyhow::anyhow!("the availability watcher panicked"))??;
+        Ok(std::mem::take(
+            &mut *self.seen.0.lock().expect("availability lock"),
+        ))
     }
 }
 
@@ -71,8 +92,9 @@ fn watch(
     mut inotify: Inotify,
     by_wd: HashMap<WatchDescriptor, PathBuf>,
     stop: &AtomicBool,
-) -> Result<Appearances> {
-    let mut seen = Appearances::new();
+    seen: &Seen,
+) -> Result<()> {
+    let (appearances, added) = &**seen;
     let mut buffer = vec![0u8; 64 * 1024];
     let mut pollfd = libc::pollfd {
         fd: inotify.as_raw_fd(),
@@ -103,10 +125,15 @@ fn watch(
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            seen.entry(dir.join(name)).or_insert(now);
+            appearances
+                .lock()
+                .expect("availability lock")
+                .entry(dir.join(name))
+                .or_insert(now);
+            added.notify_all();
         }
     }
-    Ok(seen)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -122,7 +149,10 @@ mod tests {
         std::fs::write(dir.join("o000.ts"), b"x").unwrap();
         std::fs::write(dir.join(".video_000000.ts.part"), b"x").unwrap();
         std::fs::rename(dir.join(".video_000000.ts.part"), dir.join("video_000000.ts")).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            watch.wait_for(2, std::time::Duration::from_secs(10)),
+            "both files seen"
+        );
         let seen = watch.finish().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let mut names: Vec<_> = seen

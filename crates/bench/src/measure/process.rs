@@ -101,11 +101,6 @@ impl Process {
         &self.label
     }
 
-    #[cfg(test)]
-    pub fn pid(&self) -> libc::pid_t {
-        self.pid
-    }
-
     /// Waits for the child to exit and returns its accounting. Cancel-safe
     /// (a wait abandoned by a timeout can be resumed) and repeatable.
     pub async fn wait(&mut self) -> Result<Usage> {
@@ -227,17 +222,16 @@ mod tests {
         let dir = tempfile_dir();
         let mut command = Command::new("sleep");
         command.arg("30");
-        let process = Process::spawn(command, "sleep", &dir.join("sleep.log")).unwrap();
-        let pid = process.pid();
+        let mut process = Process::spawn(command, "sleep", &dir.join("sleep.log")).unwrap();
+        // Keep the reaper's report, then drop the handle: the reaper
+        // reports the child's end, which a 30-s sleep only reaches if killed.
+        let exit = process.exit.take().unwrap();
         drop(process);
-        // The reaper thread collects it; the pid then no longer exists.
-        for _ in 0..100 {
-            if unsafe { libc::kill(pid, 0) } != 0 {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("sleep {pid} survived its handle");
+        let usage = tokio::time::timeout(std::time::Duration::from_secs(10), exit)
+            .await
+            .expect("the child ends once its handle is dropped")
+            .unwrap();
+        assert!(!usage.success, "killed, not finished: {usage:?}");
     }
 
     #[test]
