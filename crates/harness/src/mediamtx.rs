@@ -82,11 +82,6 @@ impl MediaMtx {
         self.tag = tag.to_owned();
         self
     }
-
-    pub fn with_env(mut self, key: &str, value: &str) -> Self {
-        self.env.insert(key.to_owned(), value.to_owned());
-        self
-    }
 }
 
 impl Image for MediaMtx {

@@ -241,7 +241,8 @@ impl IngestPipeline {
     }
 
     /// Factory names of every element currently in the graph.
-    pub fn element_factories(&self) -> Vec<String> {
+    #[cfg(test)]
+    fn element_factories(&self) -> Vec<String> {
         self.pipeline
             .iterate_recurse()
             .into_iter()

@@ -162,11 +162,6 @@ impl WorkerHandle {
         self.events.recv().await
     }
 
-    /// Blocking variant for synchronous callers (not on an async runtime).
-    pub fn blocking_next_event(&mut self) -> Option<WorkerEvent> {
-        self.events.blocking_recv()
-    }
-
     /// Asks the worker to flush the partial segment and finish.
     pub fn stop(&self) {
         let _ = self.stop.try_send(());

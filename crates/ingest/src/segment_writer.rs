@@ -72,10 +72,6 @@ impl SegmentWriter {
             .unwrap_or(0))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn manifest(&mut self) -> &mut Manifest {
         &mut self.manifest
     }

@@ -60,15 +60,12 @@ pub fn keyframe_at_or_after(flv: &[u8], ms: u32) -> Option<u32> {
     })
 }
 
-/// Byte offset of the first tag whose timestamp is at or after `ms`, or the
-/// file's length. `None` if the bytes are not FLV.
-pub fn offset_of_time(flv: &[u8], ms: u32) -> Option<usize> {
-    let tags = tags(flv)?;
-    Some(
-        tags.iter()
-            .find(|(_, ts)| *ts >= ms)
-            .map_or(flv.len(), |(offset, _)| *offset),
-    )
+/// Byte offset, in a file of `len` bytes with these `tags`, of the first
+/// tag whose timestamp is at or after `ms` (`len` if there is none).
+pub fn offset_at(tags: &[(usize, u32)], ms: u32, len: usize) -> usize {
+    tags.iter()
+        .find(|(_, ts)| *ts >= ms)
+        .map_or(len, |(offset, _)| *offset)
 }
 
 #[cfg(test)]
@@ -95,11 +92,13 @@ mod tests {
         file.extend(tag(8, 500, &[4]));
         let third = file.len();
         file.extend(tag(9, 1000, &[5, 6]));
-        assert_eq!(offset_of_time(&file, 0), Some(first));
-        assert_eq!(offset_of_time(&file, 1), Some(second));
-        assert_eq!(offset_of_time(&file, 600), Some(third));
-        assert_eq!(offset_of_time(&file, 5000), Some(file.len()));
-        assert_eq!(offset_of_time(b"not flv at all", 0), None);
+        let found = tags(&file).unwrap();
+        assert_eq!(found, [(first, 0), (second, 500), (third, 1000)]);
+        assert_eq!(offset_at(&found, 0, file.len()), first);
+        assert_eq!(offset_at(&found, 1, file.len()), second);
+        assert_eq!(offset_at(&found, 600, file.len()), third);
+        assert_eq!(offset_at(&found, 5000, file.len()), file.len());
+        assert_eq!(tags(b"not flv at all"), None);
         let mut with_keys = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
         with_keys.extend(tag(9, 0, &[0x17, 0, 0]));
         with_keys.extend(tag(9, 0, &[0x17, 1, 0]));

@@ -136,10 +136,6 @@ impl Publisher {
         self.held_back.is_some()
     }
 
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// Waits for ffmpeg to exit, killing it after `timeout`. A held fast
     /// publish is released first, since it could never end otherwise.
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus, ToolError> {
@@ -197,11 +193,7 @@ async fn feed_fast(
     released: tokio::sync::oneshot::Receiver<()>,
 ) {
     use tokio::io::AsyncWriteExt;
-    let offset_at = |ms: u32| {
-        tags.iter()
-            .find(|(_, ts)| *ts >= ms)
-            .map_or(bytes.len(), |(o, _)| *o)
-    };
+    let offset_at = |ms: u32| crate::flv::offset_at(&tags, ms, bytes.len());
     let head = offset_at(GATE_MS);
     if stdin.write_all(&bytes[..head]).await.is_err() || released.await.is_err() {
         return;
