@@ -135,28 +135,10 @@ impl WorkerConfig {
         Ok(config)
     }
 
-    /// A configuration for pulling `url`, then `INGEST_*` variables applied
-    /// (for everything but the URL and stream id, which the URL decides).
-    pub fn for_url_with_env(url: &str) -> Result<Self, ConfigError> {
-        let base = Self::for_url(url)?;
-        let mut mapping = Mapping::new();
-        mapping.insert(Value::from("stream_id"), Value::from(base.stream_id.as_str()));
-        let env = std::env::vars().filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "INGEST_URL" | "INGEST_STREAM_ID" | "INGEST_MEDIAMTX_HOST" | "INGEST_MEDIAMTX_RTMP_PORT"
-            )
-        });
-        let mut config = Self::from_value_and_env(Value::Mapping(mapping), env)?;
-        config.mediamtx_host = base.mediamtx_host;
-        config.mediamtx_rtmp_port = base.mediamtx_rtmp_port;
-        config.url = base.url;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Loads an optional YAML/JSON file, then applies `INGEST_*` variables.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// Loads an optional YAML/JSON file, applies `INGEST_*` variables, then
+    /// `url` (a command-line flag, which decides the URL, the stream id, the
+    /// host and the port).
+    pub fn load(file: Option<&Path>, url: Option<&str>) -> Result<Self, ConfigError> {
         let base = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
@@ -170,12 +152,13 @@ impl WorkerConfig {
             }
             None => Value::Mapping(Mapping::new()),
         };
-        Self::from_value_and_env(base, std::env::vars())
+        Self::from_layers(base, std::env::vars(), url)
     }
 
-    fn from_value_and_env(
+    fn from_layers(
         mut value: Value,
         env: impl IntoIterator<Item = (String, String)>,
+        url: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let Value::Mapping(root) = &mut value else {
             return Err(ConfigError::Env {
@@ -206,6 +189,18 @@ impl WorkerConfig {
                 None => {
                     root.insert(Value::from(key.as_str()), parsed);
                 }
+            }
+        }
+        if let Some(url) = url {
+            let parsed = RtmpUrl::parse(url)?;
+            let decided = [
+                ("url", Value::from(url)),
+                ("stream_id", Value::from(parsed.stream_id()?.as_str())),
+                ("mediamtx_host", Value::from(parsed.host())),
+                ("mediamtx_rtmp_port", Value::from(parsed.port())),
+            ];
+            for (key, value) in decided {
+                root.insert(Value::from(key), value);
             }
         }
         let config: Self = serde_yaml::from_value(value).map_err(|e| ConfigError::Env {
@@ -295,7 +290,7 @@ mod tests {
             "mediamtx_host: mediamtx\nstream_id: abc\nsegment_duration: 4s\nreconnect: {max_delay: 3s}\n",
         )
         .unwrap();
-        let config = WorkerConfig::from_value_and_env(
+        let config = WorkerConfig::from_layers(
             file,
             env(&[
                 ("INGEST_SOURCE", "rtmp2src"),
@@ -303,6 +298,7 @@ mod tests {
                 ("INGEST_RECONNECT_MAX_ATTEMPTS", "5"),
                 ("PATH", "/bin"),
             ]),
+            None,
         )
         .unwrap();
         assert_eq!(config.mediamtx_host, "mediamtx");
@@ -315,9 +311,10 @@ mod tests {
 
     #[test]
     fn env_alone_is_enough() {
-        let config = WorkerConfig::from_value_and_env(
+        let config = WorkerConfig::from_layers(
             Value::Mapping(Mapping::new()),
             env(&[("INGEST_STREAM_ID", "s1"), ("INGEST_MEDIAMTX_RTMP_PORT", "1936")]),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -328,18 +325,33 @@ mod tests {
 
     #[test]
     fn unknown_settings_and_bad_ids_are_refused() {
-        let unknown = WorkerConfig::from_value_and_env(
+        let unknown = WorkerConfig::from_layers(
             Value::Mapping(Mapping::new()),
             env(&[("INGEST_STREAM_ID", "s1"), ("INGEST_MAX_BUFERS", "3")]),
+            None,
         )
         .unwrap_err();
         assert!(unknown.to_string().contains("max_bufers"), "{unknown}");
-        let bad_id = WorkerConfig::from_value_and_env(
+        let bad_id = WorkerConfig::from_layers(
             Value::Mapping(Mapping::new()),
             env(&[("INGEST_STREAM_ID", "../etc")]),
+            None,
         )
         .unwrap_err();
         assert!(bad_id.to_string().contains("stream id"), "{bad_id}");
+    }
+
+    #[test]
+    fn a_url_flag_decides_the_stream_while_env_sets_the_rest() {
+        let config = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "other"), ("INGEST_SEGMENT_DURATION", "4s")]),
+            Some("rtmp://h:1940/live/cam7/in"),
+        )
+        .unwrap();
+        assert_eq!(config.stream_id.as_str(), "cam7");
+        assert_eq!(config.segment_duration, Duration::from_secs(4));
+        assert_eq!(config.rtmp_url().unwrap().expose(), "rtmp://h:1940/live/cam7/in");
     }
 
     #[test]

@@ -49,19 +49,16 @@ struct Args {
 
 impl Args {
     fn worker_config(&self) -> Result<WorkerConfig> {
-        let mut config = match (&self.config, &self.url) {
-            (Some(file), _) => {
-                WorkerConfig::load(Some(file)).with_context(|| format!("loading {}", file.display()))?
-            }
-            (None, Some(url)) => WorkerConfig::for_url_with_env(url)?,
-            (None, None) => WorkerConfig::load(None)
-                .context("no --url or --config given, and INGEST_* variables do not name a stream")?,
-        };
-        if let (Some(_), Some(url)) = (&self.config, &self.url) {
-            let from_url = WorkerConfig::for_url(url)?;
-            config.url = from_url.url;
-            config.stream_id = from_url.stream_id;
-        }
+        let mut config =
+            WorkerConfig::load(self.config.as_deref(), self.url.as_deref()).with_context(|| {
+                match (&self.config, &self.url) {
+                    (Some(file), _) => format!("loading {}", file.display()),
+                    (None, Some(_)) => "configuring from --url and INGEST_* variables".to_owned(),
+                    (None, None) => {
+                        "no --url or --config given, and INGEST_* variables do not name a stream".to_owned()
+                    }
+                }
+            })?;
         if let Some(out) = &self.out {
             config.output_dir = out.clone();
         }
