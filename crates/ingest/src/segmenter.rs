@@ -297,25 +297,16 @@ impl<P> Segmenter<P> {
     pub fn finish(&mut self, now: Option<Instant>) -> Vec<SegmentEvent<P>> {
         let mut events = Vec::new();
         self.drain_audio(true, &mut events);
-        if let Some(video) = self.video.take() {
-            let end = video.end;
-            events.push(SegmentEvent::Closed(video.close(
-                MediaKind::Video,
-                end,
-                SegmentEnd::EndOfStream,
-                self.target,
-                now,
-            )));
-        }
-        if let Some(audio) = self.audio.take() {
-            let end = audio.end;
-            events.push(SegmentEvent::Closed(audio.close(
-                MediaKind::Audio,
-                end,
-                SegmentEnd::EndOfStream,
-                self.target,
-                now,
-            )));
+        let open = [
+            (MediaKind::Video, self.video.take()),
+            (MediaKind::Audio, self.audio.take()),
+        ];
+        for (kind, segment) in open {
+            if let Some(segment) = segment {
+                let end = segment.end;
+                let closed = segment.close(kind, end, SegmentEnd::EndOfStream, self.target, now);
+                events.push(SegmentEvent::Closed(closed));
+            }
         }
         if !self.pending_audio.is_empty() {
             events.push(SegmentEvent::Discarded {
