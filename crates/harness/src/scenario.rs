@@ -49,7 +49,7 @@ fn default_timeout() -> Duration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishPlan {
-    /// realtime (ffmpeg -re) or fast (as fast as the server takes it).
+    /// realtime (ffmpeg -re) or fast (20x realtime, once the ingest is connected).
     #[serde(default)]
     #[schemars(with = "PaceSchema")]
     pub pace: Pace,
