@@ -26,6 +26,7 @@ pub mod segment_writer;
 pub mod segmenter;
 mod session;
 pub mod stream_id;
+mod teardown;
 pub mod timeline;
 pub mod tracks;
 

@@ -130,6 +130,7 @@ impl ArrivalClock {
 
 pub struct IngestPipeline {
     pipeline: gst::Pipeline,
+    source_pad: gst::Pad,
 }
 
 impl IngestPipeline {
@@ -228,7 +229,7 @@ impl IngestPipeline {
             forward_bus_message(message, &tx);
             gst::BusSyncReply::Drop
         });
-        Ok(Self { pipeline })
+        Ok(Self { pipeline, source_pad })
     }
 
     /// Starts streaming. With rtmpsrc this connects synchronously, so it must
@@ -252,22 +253,11 @@ impl IngestPipeline {
     }
 }
 
-impl IngestPipeline {
-    /// Tears the graph down on a thread of its own. rtmpsrc's teardown can
-    /// wait for librtmp's blocking read to return (seconds, while a refused
-    /// stream keeps flowing); the worker must report and move on meanwhile.
-    pub fn release_in_background(self) {
-        let spawned = std::thread::Builder::new()
-            .name("ingest-teardown".into())
-            .spawn(move || drop(self));
-        if let Err(e) = spawned {
-            tracing::warn!("tearing the pipeline down inline: {e}");
-        }
-    }
-}
-
 impl Drop for IngestPipeline {
     fn drop(&mut self) {
+        if !crate::teardown::park_streaming_thread(&self.source_pad) {
+            tracing::debug!("no buffer came to park the source's thread on; stopping it mid-read");
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }

@@ -6,6 +6,7 @@
 //! it through [`WorkerHandle`]: an event stream, a stop request, a result.
 
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +17,12 @@ use crate::events::{EventSink, WorkerEvent};
 use crate::rtmp_url::RtmpUrl;
 use crate::segment_writer::SegmentWriter;
 use crate::session::{Session, SessionEnd};
+use crate::teardown::Teardowns;
+
+/// How long a finishing worker waits for its pipelines to be taken down.
+/// rtmpsrc can need its whole read timeout (10 s) when the server went
+/// silent; anything longer is reported and left behind.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(12);
 
 /// What a finished run produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +83,26 @@ impl WorkerRunner {
         })
     }
 
+    /// Runs connections until the end, then waits for their pipelines to be
+    /// gone, so a finished worker leaves no GStreamer thread behind.
     fn run(self, events: &EventSink, stop: &Receiver<()>) -> Result<RunSummary, IngestError> {
+        let teardowns = Teardowns::new();
+        let result = self.run_connections(events, stop, &teardowns);
+        if !teardowns.wait(TEARDOWN_WAIT) {
+            tracing::warn!(
+                "a pipeline was still shutting down after {} s; finishing without it",
+                TEARDOWN_WAIT.as_secs()
+            );
+        }
+        result
+    }
+
+    fn run_connections(
+        &self,
+        events: &EventSink,
+        stop: &Receiver<()>,
+        teardowns: &Teardowns,
+    ) -> Result<RunSummary, IngestError> {
         self.config.validate()?;
         let url: RtmpUrl = self.config.rtmp_url()?;
         crate::gst_init()?;
@@ -102,6 +128,7 @@ impl WorkerRunner {
                 counts: &mut counts,
                 events,
                 stop,
+                teardowns,
             };
             let reason = match session.run()? {
                 SessionEnd::Stopped => break,

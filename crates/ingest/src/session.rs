@@ -16,6 +16,7 @@ use crate::pipeline::{IngestPipeline, PipelineMessage, PipelineSettings};
 use crate::rtmp_url::RtmpUrl;
 use crate::segment_writer::SegmentWriter;
 use crate::segmenter::{Frame, SegmentEvent, Segmenter};
+use crate::teardown::Teardowns;
 use crate::timeline::TrackTimeline;
 use crate::tracks::{self, TrackCaps};
 
@@ -44,6 +45,7 @@ pub(crate) struct Session<'a> {
     pub counts: &'a mut [u64; 2],
     pub events: &'a EventSink,
     pub stop: &'a Receiver<()>,
+    pub teardowns: &'a Teardowns,
 }
 
 struct Tracks {
@@ -196,7 +198,7 @@ impl Session<'_> {
                 }
             }
         };
-        pipeline.release_in_background();
+        self.teardowns.release(pipeline);
         if tracks.validated {
             self.flush(segmenter.finish(Some(Instant::now())))?;
         }
