@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use ingest::SourceElement;
 
 use crate::measure::process::Process;
 
@@ -72,12 +73,20 @@ impl Contender {
     }
 
     /// Starts this contender's processes for `streams`.
-    pub fn spawn(self, streams: &[Stream], root: &Path, logs: &Path) -> Result<Vec<Process>> {
+    /// `source` is what our ingest reads with; the peers ignore it.
+    pub fn spawn(
+        self,
+        streams: &[Stream],
+        root: &Path,
+        logs: &Path,
+        source: SourceElement,
+    ) -> Result<Vec<Process>> {
         match self {
             Self::Ours => {
                 let exe = std::env::current_exe().context("locating the bench binary")?;
                 let mut command = Command::new(exe);
                 command.arg("drive").arg("--out").arg(root.join(self.name()));
+                command.arg("--source").arg(source.factory_name());
                 command.args(streams.iter().map(|s| &s.url));
                 // Logs at warn: the driver must not pay for chatty logging.
                 command.env("RUST_LOG", "warn");

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use ingest::{WorkerConfig, WorkerEvent, WorkerRunner};
+use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerRunner};
 
 /// Runs one worker per URL until every stream has ended.
-pub fn run(out: PathBuf, urls: Vec<String>) -> Result<()> {
+pub fn run(out: PathBuf, source: SourceElement, urls: Vec<String>) -> Result<()> {
     // One thread drains the events; the workers run on their own threads.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -19,6 +19,7 @@ pub fn run(out: PathBuf, urls: Vec<String>) -> Result<()> {
         for url in urls {
             let mut config = WorkerConfig::for_url(&url).with_context(|| format!("configuring {url}"))?;
             config.output_dir = out.clone();
+            config.source = source;
             let mut handle = WorkerRunner::new(config)
                 .stop_when_stream_ends(true)
                 .spawn()

@@ -27,6 +27,9 @@ pub struct Fixture {
     pub bytes: Arc<Vec<u8>>,
     pub media_s: f64,
     pub fps: u32,
+    /// Timestamp (ms) of every video frame, in sending order: the realtime
+    /// feeder sends frame i at the release clock's origin plus this.
+    pub video_frame_ms: Vec<u32>,
     /// Frames a late-joining reader can receive (see the module comment).
     pub frames: FrameCount,
 }
@@ -56,6 +59,7 @@ impl Fixture {
         let in_file = frames::count(&path).await?;
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let unreachable = audio_before_first_keyframe(&bytes).context("the fixture is not FLV")?;
+        let video_frame_ms = video_frame_times(&bytes).context("the fixture is not FLV")?;
         let frames = FrameCount {
             video: in_file.video,
             audio: in_file.audio.saturating_sub(unreachable),
@@ -65,6 +69,7 @@ impl Fixture {
             bytes: Arc::new(bytes),
             media_s,
             fps: recipe.fps,
+            video_frame_ms,
             frames,
         })
     }
@@ -87,6 +92,21 @@ fn audio_before_first_keyframe(flv: &[u8]) -> Option<u64> {
         }
     }
     Some(audio)
+}
+
+/// Timestamps of the video frames (not the AVC sequence header). They need
+/// not be multiples of the frame interval: ffmpeg starts the video at the
+/// AAC encoder's delay (21 ms) when it makes the fixture.
+fn video_frame_times(flv: &[u8]) -> Option<Vec<u32>> {
+    const VIDEO: u8 = 9;
+    let mut times = Vec::new();
+    for (offset, ts) in media_tools::flv::tags(flv)? {
+        let data = flv.get(offset + 11..offset + 13)?;
+        if flv[offset] & 0x1f == VIDEO && data[1] != 0 {
+            times.push(ts);
+        }
+    }
+    Some(times)
 }
 
 /// `-stream_loop` re-stamps each pass after the previous one, so the result
@@ -133,5 +153,20 @@ mod tests {
         flv.extend(tag(8, &[0xaf, 1]));
         assert_eq!(audio_before_first_keyframe(&flv), Some(1));
         assert_eq!(audio_before_first_keyframe(b"not flv"), None);
+    }
+
+    #[test]
+    fn video_frame_times_skip_audio_and_the_sequence_header() {
+        let mut flv = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        let stamped = |kind, ts: u8, data: &[u8]| {
+            let mut t = tag(kind, data);
+            t[6] = ts;
+            t
+        };
+        flv.extend(stamped(9, 0, &[0x17, 0]));
+        flv.extend(stamped(8, 0, &[0xaf, 1]));
+        flv.extend(stamped(9, 21, &[0x17, 1]));
+        flv.extend(stamped(9, 54, &[0x27, 1]));
+        assert_eq!(video_frame_times(&flv), Some(vec![21, 54]));
     }
 }

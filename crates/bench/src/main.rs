@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
+use ingest::SourceElement;
 use media_tools::Pace;
 
 use crate::contenders::Contender;
@@ -53,6 +54,9 @@ enum Command {
         /// Output directory; segments go to DIR/<stream id>/
         #[arg(long)]
         out: PathBuf,
+        /// Source element the ingest reads with
+        #[arg(long, default_value = "rtmpsrc")]
+        source: SourceElement,
         /// Streams to pull
         #[arg(required = true)]
         urls: Vec<String>,
@@ -79,6 +83,10 @@ struct RunArgs {
     /// Who to measure
     #[arg(long, value_delimiter = ',', default_value = "ours,ffmpeg,gst")]
     contenders: Vec<Contender>,
+    /// Source element our ingest reads with: rtmpsrc (the ingest's default,
+    /// cheapest) or rtmp2src (lower latency, more CPU)
+    #[arg(long, default_value = "rtmpsrc")]
+    source: SourceElement,
     /// After the last realtime level, add 32 streams at a time while our
     /// ingest keeps p99 lag < 300 ms with no lost frames
     #[arg(long)]
@@ -122,7 +130,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Some(Command::Drive { out, urls }) => driver::run(out, urls),
+        Some(Command::Drive { out, source, urls }) => driver::run(out, source, urls),
         None => bench(cli.run),
     };
     match result {
@@ -147,6 +155,7 @@ fn bench(args: RunArgs) -> Result<()> {
         fast_secs: args.fast_secs,
         realtime_secs: args.realtime_secs,
         contenders: args.contenders,
+        source: args.source,
         until_break: args.until_break,
         max_streams: args.max_streams,
         out: args.out.unwrap_or_else(|| root.join("target/bench")),

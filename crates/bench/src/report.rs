@@ -369,7 +369,8 @@ pub fn markdown(levels: &[LevelResult], ctx: &ReportContext) -> String {
     out.push_str(&format!("- Machine: {}\n", ctx.machine.summary()));
     out.push_str(&format!("- Tools: {}\n", ctx.machine.tools()));
     out.push_str(
-        "- Ours = every stream in ONE process (`bench drive`, the ingest library); ffmpeg and \
+        "- Ours = every stream in ONE process (`bench drive`, the ingest library, reading with \
+         rtmpsrc unless the command says `--source`); ffmpeg and \
          gst = one process per stream. All read the same gated publish of the seed fixture \
          (1280x720 30 fps H.264 + AAC) from the embedded RTMP server on loopback.\n\n",
     );

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use ingest::SourceElement;
 use media_tools::Pace;
 use rtmp_server::{RtmpServer, ServerConfig};
 
@@ -46,6 +47,8 @@ pub struct LevelSpec<'a> {
     pub streams: usize,
     pub fixture: &'a Fixture,
     pub contenders: &'a [Contender],
+    /// What our ingest reads with.
+    pub source: SourceElement,
     /// Parent of this level's working directory.
     pub work: &'a Path,
     /// Extra time, beyond the media's own, before stragglers are killed.
@@ -115,7 +118,7 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
     order.sort_by_key(|c| *c == Contender::Ours);
     let mut processes = Vec::new();
     for (started, &contender) in order.iter().enumerate() {
-        for process in contender.spawn(&streams, &root, &logs)? {
+        for process in contender.spawn(&streams, &root, &logs, spec.source)? {
             processes.push((contender, process));
         }
         wait_for_readers(&server, &streams, started + 1).await;
@@ -297,7 +300,7 @@ async fn analyse(
             .collect();
         total.video_segments += video.len();
         if spec.pace == Pace::Realtime {
-            let (stream_lags, untimed) = segment_lags(*start, spec.fixture.fps, &video);
+            let (stream_lags, untimed) = segment_lags(*start, &spec.fixture.video_frame_ms, &video);
             lags.extend(stream_lags);
             total.untimed_segments += untimed;
             if let Some(first) = files.iter().filter_map(|(p, _)| appearances.get(*p)).min() {
@@ -312,24 +315,29 @@ async fn analyse(
 
 /// Availability lag (ms) of each video segment but the last: the moment the
 /// file appeared minus the moment the publisher sent the segment's last
-/// frame (`t0` + that frame's timestamp). Segments are contiguous from the
-/// stream's first frame, so a segment's last frame is the cumulative frame
-/// count minus one. The last segment is closed by the end of the stream,
-/// not by a keyframe, so it measures teardown rather than availability.
-/// Also returns how many segments had no appearance time.
-pub fn segment_lags(t0: Instant, fps: u32, segments: &[(u64, Option<Instant>)]) -> (Vec<f64>, usize) {
+/// frame (`t0` + that frame's timestamp in `video_frame_ms`). Segments are
+/// contiguous from the stream's first frame, so a segment's last frame is
+/// the cumulative frame count minus one. The last segment is closed by the
+/// end of the stream, not by a keyframe, so it measures teardown rather than
+/// availability. Also returns how many segments had no appearance time.
+pub fn segment_lags(
+    t0: Instant,
+    video_frame_ms: &[u32],
+    segments: &[(u64, Option<Instant>)],
+) -> (Vec<f64>, usize) {
     let mut lags = Vec::new();
     let mut untimed = 0;
-    let mut frames_so_far = 0u64;
+    let mut frames_so_far = 0usize;
     let cut_by_keyframe = segments.len().saturating_sub(1);
     for (frames, appeared) in &segments[..cut_by_keyframe] {
-        frames_so_far += frames;
-        let Some(appeared) = appeared else {
+        frames_so_far += *frames as usize;
+        let (Some(appeared), Some(last_frame_ms)) =
+            (appeared, video_frame_ms.get(frames_so_far.wrapping_sub(1)))
+        else {
             untimed += 1;
             continue;
         };
-        let last_frame_s = frames_so_far.saturating_sub(1) as f64 / f64::from(fps);
-        let sent = t0 + Duration::from_secs_f64(last_frame_s);
+        let sent = t0 + Duration::from_millis(u64::from(*last_frame_ms));
         let lag_ms = if *appeared >= sent {
             appeared.duration_since(sent).as_secs_f64() * 1000.0
         } else {
@@ -348,20 +356,23 @@ mod tests {
     fn lag_is_measured_from_each_segments_last_frame() {
         let t0 = Instant::now();
         let at = |ms: u64| Some(t0 + Duration::from_millis(ms));
-        // 180 frames at 30 fps: the last is sent at 5.967 s.
+        // 30 fps starting at 21 ms, as ffmpeg stamps the fixture: frame 179,
+        // the last of the first segment, is sent at 5987 ms.
+        let frame_ms: Vec<u32> = (0..630u32).map(|i| 21 + i * 1000 / 30).collect();
         let segments = [(180, at(6_000)), (180, None), (180, at(18_100)), (90, at(20_000))];
-        let (lags, untimed) = segment_lags(t0, 30, &segments);
+        let (lags, untimed) = segment_lags(t0, &frame_ms, &segments);
         assert_eq!(untimed, 1);
         assert_eq!(lags.len(), 2, "the stream's last segment is not timed");
-        assert!((lags[0] - 33.333).abs() < 0.01, "{lags:?}");
-        assert!((lags[1] - 133.333).abs() < 0.01, "{lags:?}");
+        assert!((lags[0] - 13.0).abs() < 0.01, "{lags:?}");
+        assert!((lags[1] - 113.0).abs() < 0.01, "{lags:?}");
     }
 
     #[test]
     fn early_appearance_is_a_negative_lag() {
         let t0 = Instant::now() + Duration::from_secs(10);
+        let frame_ms: Vec<u32> = (0..60u32).map(|i| i * 1000 / 30).collect();
         let segments = [(30, Some(t0)), (30, None)];
-        let (lags, _) = segment_lags(t0, 30, &segments);
-        assert!((lags[0] + 966.667).abs() < 0.01, "{lags:?}");
+        let (lags, _) = segment_lags(t0, &frame_ms, &segments);
+        assert!((lags[0] + 966.0).abs() < 0.01, "{lags:?}");
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ingest::SourceElement;
 use media_tools::Pace;
 
 use crate::contenders::Contender;
@@ -32,6 +33,8 @@ pub struct Options {
     pub fast_secs: f64,
     pub realtime_secs: f64,
     pub contenders: Vec<Contender>,
+    /// What our ingest reads with.
+    pub source: SourceElement,
     pub until_break: bool,
     pub max_streams: usize,
     pub out: PathBuf,
@@ -121,6 +124,7 @@ pub async fn run(options: Options) -> Result<()> {
             streams: step.streams,
             fixture: &fixtures[&key],
             contenders: &options.contenders,
+            source: options.source,
             work: &work,
             grace: options.grace,
             keep_segments: options.keep_segments,
@@ -186,6 +190,7 @@ mod tests {
             fast_secs: 30.0,
             realtime_secs: 60.0,
             contenders: Contender::ALL.to_vec(),
+            source: SourceElement::Rtmpsrc,
             until_break: false,
             max_streams: 256,
             out: PathBuf::new(),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod events;
+mod gst_logging;
 pub mod manifest;
 pub mod media;
 pub mod pipeline;
@@ -44,9 +45,13 @@ pub use stream_id::StreamId;
 /// Initialises GStreamer once per process.
 pub fn gst_init() -> Result<(), IngestError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| gstreamer::init().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(IngestError::GstInit)
+    INIT.get_or_init(|| {
+        gstreamer::init().map_err(|e| e.to_string())?;
+        gst_logging::configure();
+        Ok(())
+    })
+    .clone()
+    .map_err(IngestError::GstInit)
 }
 
 /// Fails with the name of the first element that is not installed.
