@@ -20,9 +20,11 @@ use crate::session::{Session, SessionEnd};
 use crate::teardown::Teardowns;
 
 /// How long a finishing worker waits for its pipelines to be taken down.
-/// rtmpsrc can need its whole read timeout (10 s) when the server went
-/// silent; anything longer is reported and left behind.
-const TEARDOWN_WAIT: Duration = Duration::from_secs(12);
+/// A teardown takes milliseconds, except rtmpsrc's on a stalled stream,
+/// which waits out librtmp's blocked read (up to 10 s). Segments are already
+/// flushed by then, so a stop is not held that long: the stuck teardown is
+/// reported and left to finish on its own.
+const TEARDOWN_WAIT: Duration = Duration::from_secs(3);
 
 /// What a finished run produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +86,7 @@ impl WorkerRunner {
     }
 
     /// Runs connections until the end, then waits for their pipelines to be
-    /// gone, so a finished worker leaves no GStreamer thread behind.
+    /// gone, so a finished worker normally leaves no GStreamer thread behind.
     fn run(self, events: &EventSink, stop: &Receiver<()>) -> Result<RunSummary, IngestError> {
         let teardowns = Teardowns::new();
         let result = self.run_connections(events, stop, &teardowns);

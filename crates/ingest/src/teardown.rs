@@ -11,8 +11,8 @@
 //!
 //! Teardowns run on threads of their own (rtmpsrc's can wait seconds for a
 //! silent read to time out) so the worker can report and reconnect; the
-//! worker waits for them before it finishes, so no GStreamer work outlives
-//! it.
+//! worker waits for them, within a bound, before it finishes, so normally
+//! no GStreamer work outlives it.
 
 use std::time::Duration;
 
