@@ -85,6 +85,17 @@ impl TagPublisher {
         self.apply(vec![result]).map(drop)
     }
 
+    /// Ends the stream cleanly: no more data from us, then whatever the
+    /// server still sends (acknowledgements) is read and discarded until it
+    /// closes. Merely dropping a socket with unread input makes the kernel
+    /// send a reset, and a reset can discard the last tags before the
+    /// server has read them.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.socket.shutdown(std::net::Shutdown::Write)?;
+        while self.socket.read(&mut self.buf)? > 0 {}
+        Ok(())
+    }
+
     fn apply(&mut self, results: Vec<ClientSessionResult>) -> std::io::Result<Vec<ClientSessionEvent>> {
         let mut events = Vec::new();
         for result in results {

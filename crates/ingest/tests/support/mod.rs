@@ -110,8 +110,15 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
     names
 }
 
+/// How much faster than realtime [`publish_tags`] sends after the gate: an
+/// unpaced burst can overflow the relay's per-reader queue on a busy machine,
+/// and the relay then drops frames (as MediaMTX does). The harness's fast
+/// pace is the same 20x.
+const TAG_SPEEDUP: u32 = 20;
+
 /// Publishes FLV tags one by one with a tag-level RTMP client: the first
-/// second at once, the rest once something is sent on the returned gate.
+/// second at once, the rest at 20x realtime once something is sent on the
+/// returned gate.
 pub fn publish_tags(
     world: &World,
     id: &str,
@@ -125,8 +132,24 @@ pub fn publish_tags(
         let (head, rest): (Vec<_>, Vec<_>) = tags.iter().partition(|t| t.timestamp < 1000);
         head.iter().for_each(|t| publisher.send(t).unwrap());
         gate.recv_timeout(DEADLINE).expect("the ingest connects");
-        rest.iter().for_each(|t| publisher.send(t).unwrap());
-        // Returning closes the connection: the stream ends for readers.
+        let released = std::time::Instant::now();
+        let mut media = Duration::ZERO;
+        let mut previous = rest.first().map_or(0, |t| t.timestamp);
+        for tag in rest {
+            // The media clock advances with the tags' spacing; a leap in
+            // timestamps (what some tests are about) does not stall the feed.
+            let step = tag.timestamp.saturating_sub(previous);
+            if step <= 1000 {
+                media += Duration::from_millis(u64::from(step));
+            }
+            previous = tag.timestamp;
+            let due = released + media / TAG_SPEEDUP;
+            // Pacing a media clock, not waiting for an event.
+            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+            publisher.send(tag).unwrap();
+        }
+        // The stream ends for readers once the server has read every tag.
+        publisher.finish().unwrap();
     });
     (thread, go)
 }
