@@ -58,8 +58,10 @@ impl Fixture {
         };
         let in_file = frames::count(&path).await?;
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let unreachable = audio_before_first_keyframe(&bytes).context("the fixture is not FLV")?;
-        let video_frame_ms = video_frame_times(&bytes).context("the fixture is not FLV")?;
+        let FrameTimes {
+            audio_before_first_keyframe: unreachable,
+            video_frame_ms,
+        } = frame_times(&bytes).context("the fixture is not FLV")?;
         let frames = FrameCount {
             video: in_file.video,
             audio: in_file.audio.saturating_sub(unreachable),
@@ -75,35 +77,30 @@ impl Fixture {
     }
 }
 
-/// Audio frames (not the AAC sequence header) before the first video
-/// keyframe (not the AVC sequence header), in tag order.
-fn audio_before_first_keyframe(flv: &[u8]) -> Option<u64> {
-    const AUDIO: u8 = 8;
-    const VIDEO: u8 = 9;
-    let mut audio = 0;
-    for (offset, _) in media_tools::flv::tags(flv)? {
-        let kind = flv[offset] & 0x1f;
-        let data = flv.get(offset + 11..offset + 13)?;
-        let is_sequence_header = data[1] == 0;
-        match kind {
-            VIDEO if data[0] >> 4 == 1 && !is_sequence_header => return Some(audio),
-            AUDIO if !is_sequence_header => audio += 1,
-            _ => {}
-        }
-    }
-    Some(audio)
+struct FrameTimes {
+    /// Audio frames before the first video keyframe, in tag order.
+    audio_before_first_keyframe: u64,
+    /// Timestamp of every video frame. They need not be multiples of the
+    /// frame interval: ffmpeg starts the video at the AAC encoder's delay
+    /// (21 ms) when it makes the fixture.
+    video_frame_ms: Vec<u32>,
 }
 
-/// Timestamps of the video frames (not the AVC sequence header). They need
-/// not be multiples of the frame interval: ffmpeg starts the video at the
-/// AAC encoder's delay (21 ms) when it makes the fixture.
-fn video_frame_times(flv: &[u8]) -> Option<Vec<u32>> {
-    const VIDEO: u8 = 9;
-    let mut times = Vec::new();
-    for (offset, ts) in media_tools::flv::tags(flv)? {
-        let data = flv.get(offset + 11..offset + 13)?;
-        if flv[offset] & 0x1f == VIDEO && data[1] != 0 {
-            times.push(ts);
+/// What the bench needs to know of the fixture's frames, in one pass
+/// (sequence headers are configuration, not frames).
+fn frame_times(flv: &[u8]) -> Option<FrameTimes> {
+    use media_tools::flv::{AUDIO, VIDEO};
+    let mut times = FrameTimes {
+        audio_before_first_keyframe: 0,
+        video_frame_ms: Vec::new(),
+    };
+    let mut seen_keyframe = false;
+    for tag in media_tools::flv::read_tags(flv)?.iter().filter(|t| t.is_frame()) {
+        seen_keyframe |= tag.is_keyframe();
+        match tag.kind {
+            VIDEO => times.video_frame_ms.push(tag.timestamp),
+            AUDIO if !seen_keyframe => times.audio_before_first_keyframe += 1,
+            _ => {}
         }
     }
     Some(times)
@@ -151,8 +148,8 @@ mod tests {
         flv.extend(tag(8, &[0xaf, 1])); // audio frame, unreachable
         flv.extend(tag(9, &[0x17, 1])); // first keyframe
         flv.extend(tag(8, &[0xaf, 1]));
-        assert_eq!(audio_before_first_keyframe(&flv), Some(1));
-        assert_eq!(audio_before_first_keyframe(b"not flv"), None);
+        assert_eq!(frame_times(&flv).unwrap().audio_before_first_keyframe, 1);
+        assert!(frame_times(b"not flv").is_none());
     }
 
     #[test]
@@ -167,6 +164,6 @@ mod tests {
         flv.extend(stamped(8, 0, &[0xaf, 1]));
         flv.extend(stamped(9, 21, &[0x17, 1]));
         flv.extend(stamped(9, 54, &[0x27, 1]));
-        assert_eq!(video_frame_times(&flv), Some(vec![21, 54]));
+        assert_eq!(frame_times(&flv).unwrap().video_frame_ms, [21, 54]);
     }
 }

@@ -31,6 +31,28 @@ pub struct FlvTag {
     pub body: Vec<u8>,
 }
 
+pub const AUDIO: u8 = 8;
+pub const VIDEO: u8 = 9;
+
+impl FlvTag {
+    /// An AVC or AAC sequence header (packet type 0): configuration, not
+    /// a frame.
+    pub fn is_sequence_header(&self) -> bool {
+        self.body.get(1) == Some(&0)
+    }
+
+    /// An audio or video frame, not configuration or metadata.
+    pub fn is_frame(&self) -> bool {
+        (self.kind == AUDIO || self.kind == VIDEO) && !self.is_sequence_header()
+    }
+
+    /// A video keyframe carrying a picture: frame type 1, AVC packet type 1
+    /// (not the sequence header nor the end of sequence).
+    pub fn is_keyframe(&self) -> bool {
+        self.kind == VIDEO && self.body.first().is_some_and(|b| b >> 4 == 1) && self.body.get(1) == Some(&1)
+    }
+}
+
 /// Every tag of an FLV file, in file order. `None` if not FLV.
 pub fn read_tags(flv: &[u8]) -> Option<Vec<FlvTag>> {
     tags(flv)?
@@ -50,14 +72,10 @@ pub fn read_tags(flv: &[u8]) -> Option<Vec<FlvTag>> {
 /// Timestamp (ms) of the first video keyframe at or after `ms`: where a
 /// restarted publisher can resume without repeating or losing a picture.
 pub fn keyframe_at_or_after(flv: &[u8], ms: u32) -> Option<u32> {
-    const VIDEO: u8 = 9;
-    tags(flv)?.into_iter().find_map(|(offset, ts)| {
-        let body = flv.get(offset + TAG_HEADER..offset + TAG_HEADER + 2)?;
-        // Frame type 1 = keyframe; AVC packet type 1 = a picture, not the
-        // sequence header.
-        let keyframe = flv[offset] & 0x1F == VIDEO && body[0] >> 4 == 1 && body[1] == 1;
-        (keyframe && ts >= ms).then_some(ts)
-    })
+    read_tags(flv)?
+        .into_iter()
+        .find(|t| t.is_keyframe() && t.timestamp >= ms)
+        .map(|t| t.timestamp)
 }
 
 /// Byte offset, in a file of `len` bytes with these `tags`, of the first
