@@ -241,6 +241,12 @@ impl IngestPipeline {
             .map_err(|e| e.to_string())
     }
 
+    /// A reference that does not keep the graph alive, to see it freed.
+    #[cfg(test)]
+    pub(crate) fn downgrade(&self) -> gst::glib::WeakRef<gst::Pipeline> {
+        self.pipeline.downgrade()
+    }
+
     /// Factory names of every element currently in the graph.
     #[cfg(test)]
     fn element_factories(&self) -> Vec<String> {

@@ -112,6 +112,12 @@ mod tests {
         let (pipeline, pad) = streaming("fakesrc");
         assert!(park_streaming_thread(&pad));
         // Blocking means the streaming thread itself waits in the probe.
+        // GStreamer sets that flag just after our callback returns and
+        // raises no event for it, so it is awaited with a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pad.is_blocking() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert!(pad.is_blocking());
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(!pad.is_blocking());
@@ -136,6 +142,7 @@ mod tests {
     #[test]
     fn waiting_covers_every_released_pipeline() {
         let teardowns = Teardowns::new();
+        let mut graphs = Vec::new();
         let url = crate::rtmp_url::RtmpUrl::parse("rtmp://127.0.0.1:1/live/x/in").unwrap();
         for source in [crate::SourceElement::Rtmpsrc, crate::SourceElement::Rtmp2src] {
             let settings = crate::pipeline::PipelineSettings {
@@ -144,8 +151,12 @@ mod tests {
                 max_buffers: 10,
             };
             let (tx, _rx) = crossbeam_channel::unbounded();
-            teardowns.release(IngestPipeline::build(&settings, tx).unwrap());
+            let pipeline = IngestPipeline::build(&settings, tx).unwrap();
+            graphs.push(pipeline.downgrade());
+            teardowns.release(pipeline);
         }
         assert!(teardowns.wait(Duration::from_secs(10)));
+        // Done means the graphs were freed, not merely that the wait returned.
+        assert!(graphs.iter().all(|g| g.upgrade().is_none()));
     }
 }
