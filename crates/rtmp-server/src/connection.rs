@@ -1,8 +1,16 @@
 //! One TCP connection: drives the sans-IO [`Session`] with socket I/O and
-//! plays the role the client asked for (publisher or reader) against the
-//! registry. Whatever happens, the connection ends with one `closed: ...`
-//! log line and its registry entry removed; nothing it does can block or
-//! break another connection.
+//! plays the role the client asked for, with MediaMTX's timing:
+//!
+//! - until it publishes or reads, and while a publisher's first media is
+//!   analysed, one deadline runs from the accept (`readTimeout`): the
+//!   handshake, the commands and two seconds of media must arrive by then;
+//! - a publisher then gets `readTimeout` per read;
+//! - a reader is never read from again (MediaMTX does not), and each write
+//!   gets `writeTimeout`.
+//!
+//! Whatever happens, the connection ends with one `closed: <reason>` line
+//! in Go's wording and its registry entry removed; nothing it does can
+//! block or break another connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,22 +21,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use crate::analysis::Analysis;
 use crate::config::ServerConfig;
-use crate::log::{LogSink, tracks_summary};
-use crate::media::Frame;
-use crate::registry::{ConnHandle, ConnId, Registry, SharedPath, lock};
+use crate::log::LogSink;
+use crate::media::reader::ReaderOutput;
+use crate::media::units::Unit;
+use crate::registry::{ConnHandle, Registry, SharedPath, lock};
 use crate::session::{Session, SessionEvent};
 
 /// Bytes read per socket read; also bounds what the parser buffers at once.
 const READ_BUFFER: usize = 64 * 1024;
-/// Frames serialized into one socket write when a reader's queue has a backlog.
+/// Units serialized into one socket write when a reader's queue has a backlog.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// How often a slow reader's discarded units are reported (MediaMTX: 1 s).
+const DISCARD_REPORT_PERIOD: Duration = Duration::from_secs(1);
 /// After we end a connection, how long (and how much) we keep reading what
 /// the client still sends. Closing with unread input makes the kernel send
-/// a reset, and clients that reply to our last message (librtmp answers
-/// `UnpublishNotify` with `deleteStream`) would then die of SIGPIPE or
-/// report "broken pipe" instead of a clean end.
+/// a reset, which can destroy what the client has not read yet.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
 
@@ -40,45 +51,54 @@ pub(crate) struct Shared {
 
 enum Role {
     Idle,
-    Publishing {
+    /// `publish` accepted; the first media is being analysed.
+    Analysing {
         path: String,
+        analysis: Analysis,
+    },
+    Publishing {
         relay: SharedPath,
     },
     Reading {
-        path: String,
-        stream_id: u32,
-        frames: mpsc::Receiver<Frame>,
+        units: mpsc::Receiver<Unit>,
+        output: ReaderOutput,
     },
 }
 
 /// Removes the connection from the registry even if its task panics or is
 /// dropped at runtime shutdown.
 struct Registration<'a> {
-    shared: &'a Shared,
-    id: ConnId,
+    registry: &'a Registry,
+    id: crate::stats::ConnId,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        if let Some(path) = self.shared.registry.close(self.id) {
-            self.shared.log.path(&path, "stream is offline");
-        }
+        self.registry.close(self.id);
     }
 }
 
 pub(crate) async fn serve(stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+    let accepted = Instant::now();
     let handle = shared.registry.open(remote);
     let registration = Registration {
-        shared: &shared,
+        registry: &shared.registry,
         id: handle.id,
     };
     shared.log.conn(&remote, "opened");
+    let local = stream.local_addr().unwrap_or(remote);
     // Latency matters more than packet count for live media.
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let end = Connection::new(&shared, handle, remote)
-        .run(&mut reader, &mut writer)
-        .await;
+    let connection = Connection {
+        shared: &shared,
+        session: Session::new(shared.config.max_chunk_size, shared.config.outbound_chunk_size),
+        handle,
+        socket: Socket { local, remote },
+        role: Role::Idle,
+        out: Vec::new(),
+    };
+    let end = connection.run(&mut reader, &mut writer, accepted).await;
     drop(registration);
     shared.log.conn(&remote, format_args!("closed: {}", end.reason));
     if !end.peer_gone {
@@ -108,6 +128,48 @@ impl End {
     }
 }
 
+/// The two ends, for Go-style error text (`read tcp A->B: i/o timeout`).
+#[derive(Clone, Copy)]
+struct Socket {
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+impl Socket {
+    fn error(&self, op: &str, e: &std::io::Error) -> String {
+        format!(
+            "{op} tcp {}->{}: {op}: {}",
+            self.local,
+            self.remote,
+            go_error_text(e)
+        )
+    }
+
+    fn timeout(&self, op: &str) -> String {
+        format!("{op} tcp {}->{}: i/o timeout", self.local, self.remote)
+    }
+}
+
+/// The OS error as Go prints it: `broken pipe`, `connection reset by peer`.
+fn go_error_text(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::BrokenPipe => "broken pipe".to_owned(),
+        ErrorKind::ConnectionReset => "connection reset by peer".to_owned(),
+        ErrorKind::ConnectionAborted => "software caused connection abort".to_owned(),
+        ErrorKind::TimedOut => "connection timed out".to_owned(),
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            chars
+                .next()
+                .map(|c| c.to_lowercase().chain(chars).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
 /// Half-closes, then discards input until the client hangs up (bounded).
 async fn linger(reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
     let drain = async {
@@ -126,50 +188,68 @@ async fn linger(reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
 
 struct Connection<'a> {
     shared: &'a Shared,
-    handle: ConnHandle,
-    remote: SocketAddr,
     session: Session,
+    handle: ConnHandle,
+    socket: Socket,
     role: Role,
     out: Vec<u8>,
 }
 
-impl<'a> Connection<'a> {
-    fn new(shared: &'a Shared, handle: ConnHandle, remote: SocketAddr) -> Self {
-        let config = &shared.config;
-        Self {
-            shared,
-            handle,
-            remote,
-            session: Session::new(config.max_chunk_size, config.outbound_chunk_size),
-            role: Role::Idle,
-            out: Vec::new(),
-        }
-    }
-
-    /// Runs until the connection ends; the reason is in MediaMTX style.
-    async fn run(mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) -> End {
+impl Connection<'_> {
+    async fn run(
+        mut self,
+        reader: &mut OwnedReadHalf,
+        writer: &mut OwnedWriteHalf,
+        accepted: Instant,
+    ) -> End {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut events = Vec::new();
         let kick = self.handle.kick.clone();
+        let first_deadline = accepted + self.shared.config.read_timeout;
+        let mut discards = tokio::time::interval(DISCARD_REPORT_PERIOD);
+        let mut reported_discards = 0;
         loop {
-            // Readers legitimately stay silent for long periods (they only
-            // send acknowledgements), so only they are exempt from the
-            // idle timeout; their writes are bounded by `write_timeout`.
-            let read_deadline = match self.role {
-                Role::Reading { .. } => Duration::MAX,
-                _ => self.shared.config.read_timeout,
-            };
-            let frames = match &mut self.role {
-                Role::Reading { frames, .. } => Some(frames),
-                _ => None,
+            if let Role::Reading { units, output } = &mut self.role {
+                tokio::select! {
+                    biased;
+                    _ = kick.notified() => return End::ours("terminated"),
+                    unit = units.recv() => {
+                        let Some(unit) = unit else {
+                            // The publisher left; what was queued is written.
+                            return End::ours("terminated");
+                        };
+                        if let Err(reason) = write_units(&mut self.session, &mut self.out, output, units, unit) {
+                            return End::ours(reason);
+                        }
+                        if let Err(reason) = self.flush(writer).await {
+                            return End::ours(reason);
+                        }
+                    }
+                    _ = discards.tick() => {
+                        let discarded = self.handle.stats.discarded.load(Ordering::Relaxed);
+                        if discarded > reported_discards {
+                            let n = discarded - reported_discards;
+                            let noun = if n == 1 { "frame" } else { "frames" };
+                            self.shared
+                                .log
+                                .conn_warning(&self.socket.remote, format_args!("reader is too slow, discarding {n} {noun}"));
+                            reported_discards = discarded;
+                        }
+                    }
+                }
+                continue;
+            }
+            let deadline = match self.role {
+                Role::Publishing { .. } => Instant::now() + self.shared.config.read_timeout,
+                _ => first_deadline,
             };
             tokio::select! {
                 biased;
                 _ = kick.notified() => return End::ours("terminated"),
-                read = tokio::time::timeout(read_deadline, reader.read(&mut buf)) => {
+                read = tokio::time::timeout_at(deadline, reader.read(&mut buf)) => {
                     let n = match read {
-                        Err(_) => return End::ours("read timeout"),
-                        Ok(Err(e)) => return End::peer(e.to_string()),
+                        Err(_) => return End::ours(self.socket.timeout("read")),
+                        Ok(Err(e)) => return End::peer(self.socket.error("read", &e)),
                         Ok(Ok(0)) => return End::peer("EOF"),
                         Ok(Ok(n)) => n,
                     };
@@ -179,17 +259,10 @@ impl<'a> Connection<'a> {
                     }
                     for event in events.drain(..) {
                         if let Err(reason) = self.handle_event(event) {
-                            // Flush the refusal so the client learns why.
-                            let _ = self.flush(writer).await;
                             return End::ours(reason);
                         }
                     }
                     if let Err(reason) = self.flush(writer).await {
-                        return End::ours(reason);
-                    }
-                }
-                frame = recv(frames) => {
-                    if let Err(reason) = self.forward(frame, writer).await {
                         return End::ours(reason);
                     }
                 }
@@ -199,116 +272,84 @@ impl<'a> Connection<'a> {
 
     fn handle_event(&mut self, event: SessionEvent) -> Result<(), String> {
         match event {
-            SessionEvent::PublishRequested { stream_id, path } => self.start_publishing(stream_id, path),
-            SessionEvent::PlayRequested { stream_id, path } => self.start_reading(stream_id, path),
-            SessionEvent::Media(frame) => {
-                if let Role::Publishing { path, relay } = &self.role {
-                    let mut relay = lock(relay);
-                    if relay.publish(frame) {
-                        let tracks = tracks_summary(&relay.tracks());
-                        drop(relay);
-                        let log = &self.shared.log;
-                        log.conn(
-                            &self.remote,
-                            format_args!("is publishing to path '{path}', {tracks}"),
-                        );
-                        log.path(path, format_args!("stream is available and online, {tracks}"));
-                    }
+            SessionEvent::PublishRequested { path, query } => {
+                if !matches!(self.role, Role::Idle) {
+                    return Ok(());
                 }
+                self.describe_client(&query);
+                self.session
+                    .accept_publish(&mut self.out)
+                    .map_err(|e| e.to_string())?;
+                self.role = Role::Analysing {
+                    path,
+                    analysis: Analysis::default(),
+                };
                 Ok(())
             }
-            SessionEvent::StreamClosed => {
-                // The client may still send `deleteStream` and close politely;
-                // the connection stays open (and idle) until it does.
-                match std::mem::replace(&mut self.role, Role::Idle) {
-                    Role::Publishing { path, .. } => {
-                        if self.shared.registry.unpublish(self.handle.id, &path) {
-                            self.shared.log.path(&path, "stream is offline");
+            SessionEvent::PlayRequested { path, query } => {
+                if !matches!(self.role, Role::Idle) {
+                    return Ok(());
+                }
+                self.describe_client(&query);
+                self.start_reading(path)
+            }
+            SessionEvent::Media(tag) => match &mut self.role {
+                Role::Analysing { path, analysis } => {
+                    let Some(analysed) = analysis.push(tag).map_err(|e| e.to_string())? else {
+                        return Ok(());
+                    };
+                    let path = std::mem::take(path);
+                    let registry = &self.shared.registry;
+                    let relay = registry
+                        .add_publisher(self.handle.id, &path, analysed.tracks)
+                        .map_err(|e| e.to_string())?;
+                    self.shared.log.conn(
+                        &self.socket.remote,
+                        format_args!("is publishing to path '{path}'"),
+                    );
+                    {
+                        let mut relay = lock(&relay);
+                        for tag in &analysed.tags {
+                            relay.publish(tag).map_err(|e| e.to_string())?;
                         }
                     }
-                    Role::Reading { path, .. } => self.shared.registry.stop_reading(self.handle.id, &path),
-                    Role::Idle => {}
+                    self.role = Role::Publishing { relay };
+                    Ok(())
                 }
-                Ok(())
-            }
+                Role::Publishing { relay, .. } => lock(relay).publish(&tag).map_err(|e| e.to_string()),
+                _ => Ok(()),
+            },
         }
     }
 
-    fn start_publishing(&mut self, stream_id: u32, path: String) -> Result<(), String> {
-        if !matches!(self.role, Role::Idle) {
-            return Err("a connection can publish or read only one stream".to_owned());
-        }
-        let Some(relay) = self.shared.registry.publish(self.handle.id, &path) else {
-            let reason = format!("someone is already publishing to path '{path}'");
-            self.session
-                .reject(stream_id, "NetStream.Publish.BadName", &reason, &mut self.out)
-                .map_err(|e| e.to_string())?;
-            return Err(reason);
-        };
-        self.session
-            .accept_publish(stream_id, &path, &mut self.out)
-            .map_err(|e| e.to_string())?;
-        self.role = Role::Publishing { path, relay };
-        Ok(())
+    fn describe_client(&self, query: &str) {
+        self.shared
+            .registry
+            .describe_client(self.handle.id, self.session.flash_version(), query);
     }
 
-    fn start_reading(&mut self, stream_id: u32, path: String) -> Result<(), String> {
-        if !matches!(self.role, Role::Idle) {
-            return Err("a connection can publish or read only one stream".to_owned());
-        }
-        let Some((frames, tracks)) = self.shared.registry.play(self.handle.id, &path) else {
-            let reason = format!("no stream is available on path '{path}'");
-            self.session
-                .reject(stream_id, "NetStream.Play.StreamNotFound", &reason, &mut self.out)
-                .map_err(|e| e.to_string())?;
-            return Err(reason);
+    fn start_reading(&mut self, path: String) -> Result<(), String> {
+        let Some(joined) = self.shared.registry.add_reader(self.handle.id, &path) else {
+            // MediaMTX sends no status: the connection simply closes.
+            return Err(format!("no stream is available on path '{path}'"));
         };
         self.session
-            .accept_play(stream_id, &path, &mut self.out)
+            .accept_play(&mut self.out)
             .map_err(|e| e.to_string())?;
-        let what = if tracks.is_empty() {
-            format!("is reading from path '{path}'")
-        } else {
-            format!("is reading from path '{path}', {}", tracks_summary(&tracks))
-        };
-        self.shared.log.conn(&self.remote, what);
+        for tag in &joined.headers {
+            self.session
+                .write_tag(tag, &mut self.out)
+                .map_err(|e| e.to_string())?;
+        }
+        self.shared.log.conn(
+            &self.socket.remote,
+            format_args!("is reading from path '{path}', {}", joined.tracks.summary()),
+        );
         self.role = Role::Reading {
-            path,
-            stream_id,
-            frames,
+            units: joined.units,
+            output: ReaderOutput::default(),
         };
         Ok(())
-    }
-
-    /// Writes queued frames to a reader, batching any backlog into one write.
-    async fn forward(&mut self, frame: Option<Frame>, writer: &mut OwnedWriteHalf) -> Result<(), String> {
-        let Role::Reading {
-            path,
-            stream_id,
-            frames,
-        } = &mut self.role
-        else {
-            return Ok(());
-        };
-        let Some(frame) = frame else {
-            // The publisher left and everything queued has been written.
-            let reason = format!("stream on path '{path}' is offline");
-            let stream_id = *stream_id;
-            let _ = self.session.end_of_stream(stream_id, &mut self.out);
-            let _ = self.flush(writer).await;
-            return Err(reason);
-        };
-        let stream_id = *stream_id;
-        let mut next = Some(frame);
-        while let Some(frame) = next.take() {
-            self.session
-                .write_frame(stream_id, &frame, &mut self.out)
-                .map_err(|e| e.to_string())?;
-            if self.out.len() < WRITE_BATCH_BYTES {
-                next = frames.try_recv().ok();
-            }
-        }
-        self.flush(writer).await
     }
 
     async fn flush(&mut self, writer: &mut OwnedWriteHalf) -> Result<(), String> {
@@ -317,8 +358,8 @@ impl<'a> Connection<'a> {
         }
         let timeout = self.shared.config.write_timeout;
         match tokio::time::timeout(timeout, writer.write_all(&self.out)).await {
-            Err(_) => return Err("write timeout".to_owned()),
-            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(self.socket.timeout("write")),
+            Ok(Err(e)) => return Err(self.socket.error("write", &e)),
             Ok(Ok(())) => {}
         }
         self.handle
@@ -330,11 +371,46 @@ impl<'a> Connection<'a> {
     }
 }
 
-/// Next frame for a reader; pending forever for other roles so the select
-/// branch is simply inert.
-async fn recv(frames: Option<&mut mpsc::Receiver<Frame>>) -> Option<Frame> {
-    match frames {
-        Some(frames) => frames.recv().await,
-        None => std::future::pending().await,
+/// Serializes `first` and whatever else is queued (up to a batch) for a reader.
+fn write_units(
+    session: &mut Session,
+    out: &mut Vec<u8>,
+    output: &mut ReaderOutput,
+    units: &mut mpsc::Receiver<Unit>,
+    first: Unit,
+) -> Result<(), String> {
+    let mut next = Some(first);
+    while let Some(unit) = next.take() {
+        if let Some(tag) = output.convert(&unit).map_err(|e| e.to_string())? {
+            session.write_tag(&tag, out).map_err(|e| e.to_string())?;
+        }
+        if out.len() < WRITE_BATCH_BYTES {
+            next = units.try_recv().ok();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_go_prints_them() {
+        let socket = Socket {
+            local: "172.17.0.2:1935".parse().unwrap(),
+            remote: "172.17.0.1:37928".parse().unwrap(),
+        };
+        assert_eq!(
+            socket.timeout("read"),
+            "read tcp 172.17.0.2:1935->172.17.0.1:37928: i/o timeout"
+        );
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(
+            socket.error("write", &pipe),
+            "write tcp 172.17.0.2:1935->172.17.0.1:37928: write: broken pipe"
+        );
+        let other = std::io::Error::from_raw_os_error(113);
+        assert_eq!(go_error_text(&other), "no route to host");
     }
 }

@@ -13,7 +13,7 @@ pub enum ServerError {
     },
     #[error("cannot start the server runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    #[error("no publisher on path '{path}' after {timeout:?}")]
+    #[error("no stream on path '{path}' after {timeout:?}")]
     PublisherTimeout { path: String, timeout: Duration },
     #[error("the server did not reach the awaited state within {timeout:?}")]
     StateTimeout { timeout: Duration },

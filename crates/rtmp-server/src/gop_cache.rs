@@ -1,71 +1,62 @@
-//! The latest group of pictures of one path, so a reader that joins
-//! mid-stream can start decoding at once instead of waiting for the next
-//! keyframe. Only media since the last video keyframe is kept (audio
-//! interleaved in arrival order), bounded by a frame count and a byte cap.
+//! A cache of the latest group of pictures, handed to a reader that joins
+//! mid-stream so it can start decoding at once. MediaMTX has no such
+//! cache (its readers wait for the next IDR); this exists only as an
+//! option ([`crate::ServerConfig::gop_cache`]), off by default.
+//! Only units since the last IDR are kept (audio interleaved in arrival
+//! order), bounded by a unit count and a byte cap.
 
 use std::collections::VecDeque;
 
-use crate::media::{Frame, FrameKind};
+use crate::media::units::Unit;
 
 #[derive(Debug)]
 pub(crate) struct GopCache {
-    frames: VecDeque<Frame>,
+    units: VecDeque<Unit>,
     bytes: usize,
-    max_frames: usize,
+    max_units: usize,
     max_bytes: usize,
-    /// False until the first keyframe, and again after the cap was hit: the
-    /// cache then holds nothing rather than a GOP missing its start.
-    has_keyframe: bool,
+    /// False until the first IDR, and again after a cap was hit: the cache
+    /// then holds nothing rather than a GOP missing its start.
+    started: bool,
 }
 
 impl GopCache {
-    pub fn new(max_frames: usize, max_bytes: usize) -> Self {
+    pub fn new(max_units: usize, max_bytes: usize) -> Self {
         Self {
-            frames: VecDeque::new(),
+            units: VecDeque::new(),
             bytes: 0,
-            max_frames,
+            max_units,
             max_bytes,
-            has_keyframe: false,
+            started: false,
         }
     }
 
-    /// Feeds one live media frame (not a sequence header, not metadata).
-    pub fn push(&mut self, frame: &Frame) {
-        debug_assert!(frame.kind != FrameKind::Metadata && !frame.is_sequence_header());
-        if frame.is_keyframe() {
+    pub fn push(&mut self, unit: &Unit) {
+        if unit.is_idr() {
             self.clear();
-            self.has_keyframe = true;
-        } else if !self.has_keyframe {
+            self.started = true;
+        } else if !self.started {
             return;
         }
-        if self.frames.len() + 1 > self.max_frames || self.bytes + frame.payload.len() > self.max_bytes {
+        if self.units.len() + 1 > self.max_units || self.bytes + unit.len() > self.max_bytes {
             // A GOP this long would flood a late joiner anyway; it will
-            // start at the next keyframe instead.
+            // start at the next IDR instead.
             self.clear();
             return;
         }
-        self.bytes += frame.payload.len();
-        self.frames.push_back(frame.clone());
+        self.bytes += unit.len();
+        self.units.push_back(unit.clone());
     }
 
-    /// Frames a late joiner gets, oldest first; starts with a keyframe or is empty.
-    pub fn frames(&self) -> impl ExactSizeIterator<Item = &Frame> {
-        self.frames.iter()
-    }
-
-    pub fn first_timestamp(&self) -> Option<u32> {
-        self.frames.front().map(|f| f.timestamp)
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.frames.len()
+    /// Oldest first; starts with an IDR or is empty.
+    pub fn units(&self) -> impl ExactSizeIterator<Item = &Unit> {
+        self.units.iter()
     }
 
     fn clear(&mut self) {
-        self.frames.clear();
+        self.units.clear();
         self.bytes = 0;
-        self.has_keyframe = false;
+        self.started = false;
     }
 }
 
@@ -74,74 +65,63 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn video(ts: u32, key: bool, size: usize) -> Frame {
-        let mut payload = vec![if key { 0x17 } else { 0x27 }, 0x01];
-        payload.resize(size.max(2), 0);
-        Frame {
-            kind: FrameKind::Video,
-            timestamp: ts,
-            payload: Bytes::from(payload),
+    fn video(pts: i64, idr: bool, size: usize) -> Unit {
+        Unit::H264 {
+            pts,
+            avcc: Bytes::from(vec![0u8; size]),
+            idr,
+            picture: true,
         }
     }
 
-    fn audio(ts: u32) -> Frame {
-        Frame {
-            kind: FrameKind::Audio,
-            timestamp: ts,
-            payload: Bytes::from_static(&[0xaf, 0x01, 0x00]),
+    fn audio(pts: i64) -> Unit {
+        Unit::Aac {
+            pts,
+            clock: 48_000,
+            frame: Bytes::from_static(&[1, 2]),
         }
     }
 
-    fn timestamps(cache: &GopCache) -> Vec<u32> {
-        cache.frames().map(|f| f.timestamp).collect()
+    fn pts(cache: &GopCache) -> Vec<i64> {
+        cache
+            .units()
+            .map(|u| match u {
+                Unit::H264 { pts, .. } | Unit::Aac { pts, .. } => *pts,
+                Unit::Passthrough(_) => -1,
+            })
+            .collect()
     }
 
     #[test]
-    fn ignores_media_before_first_keyframe() {
+    fn keeps_only_the_latest_gop_with_its_audio() {
         let mut cache = GopCache::new(100, 1 << 20);
-        cache.push(&audio(0));
-        cache.push(&video(10, false, 10));
-        assert_eq!(cache.len(), 0);
-        assert_eq!(cache.first_timestamp(), None);
-    }
-
-    #[test]
-    fn keeps_only_latest_gop_with_interleaved_audio() {
-        let mut cache = GopCache::new(100, 1 << 20);
-        for f in [
-            video(0, true, 10),
+        for unit in [
+            audio(0),
+            video(1, true, 10),
+            audio(2),
+            video(3, false, 10),
+            video(4, true, 10),
             audio(5),
-            video(33, false, 10),
-            video(66, true, 10),
-            audio(70),
-            video(100, false, 10),
         ] {
-            cache.push(&f);
+            cache.push(&unit);
         }
-        assert_eq!(timestamps(&cache), vec![66, 70, 100]);
-        assert!(cache.frames().next().unwrap().is_keyframe());
+        assert_eq!(pts(&cache), [4, 5]);
+        assert!(cache.units().next().unwrap().is_idr());
     }
 
     #[test]
-    fn frame_cap_empties_cache_until_next_keyframe() {
+    fn caps_empty_the_cache_until_the_next_idr() {
         let mut cache = GopCache::new(3, 1 << 20);
-        for ts in 0..4 {
-            cache.push(&video(ts, ts == 0, 10));
+        for i in 0..4 {
+            cache.push(&video(i, i == 0, 10));
         }
-        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.units().len(), 0);
         cache.push(&video(5, false, 10));
-        assert_eq!(cache.len(), 0, "must not cache a GOP without its keyframe");
-        cache.push(&video(6, true, 10));
-        assert_eq!(timestamps(&cache), vec![6]);
-    }
-
-    #[test]
-    fn byte_cap_empties_cache() {
-        let mut cache = GopCache::new(100, 25);
-        cache.push(&video(0, true, 10));
-        cache.push(&video(1, false, 10));
-        assert_eq!(cache.len(), 2);
-        cache.push(&video(2, false, 10));
-        assert_eq!(cache.len(), 0);
+        assert_eq!(cache.units().len(), 0, "never a GOP without its IDR");
+        let mut small = GopCache::new(100, 25);
+        small.push(&video(0, true, 10));
+        small.push(&video(1, false, 10));
+        small.push(&video(2, false, 10));
+        assert_eq!(small.units().len(), 0);
     }
 }

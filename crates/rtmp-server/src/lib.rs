@@ -1,46 +1,55 @@
-//! An embedded RTMP server that behaves like MediaMTX, for tests and for
-//! `cargo xtask e2e` on machines without Docker.
+//! An embedded RTMP server that behaves as MediaMTX 1.20.1 does, for tests
+//! and for `cargo xtask e2e` on machines without Docker.
 //!
 //! ```text
-//!  publisher ──► connection ──► PathRelay (config + GOP cache) ──┬─► reader queue ──► connection ──► reader
-//!                (session)        one per path, own lock          └─► reader queue ──► ...
+//!  publisher ─► connection ─► analysis (2 s of media) ─► PathRelay ─┬─► reader queue ─► connection ─► reader
+//!               (session)                                 units     └─► reader queue ─► ...
 //! ```
 //!
-//! Behaviour mirrors MediaMTX where tests can observe it: the path is
-//! application + "/" + stream name; one publisher per path; readers of an
-//! unpublished path are refused at once (`NetStream.Play.StreamNotFound`,
-//! then the connection closes); readers are closed when the publisher
-//! leaves; late joiners start with metadata, sequence headers and the
-//! latest GOP; log lines use MediaMTX's wording.
+//! What MediaMTX does, this does (`../shared/reference/mediamtx.md`, checked
+//! by `cargo xtask conformance`):
+//! - a path is `application/stream` and becomes readable only once its
+//!   publisher's first two seconds of media timestamps were analysed
+//!   ([`analysis`](crate)); a reader before that is closed without an answer;
+//! - a reader gets metadata and sequence headers at timestamp 0, then audio
+//!   at once and video from its next IDR, with SPS/PPS in front of every
+//!   IDR, no access unit delimiters, the publisher's PTS and a DTS made
+//!   per reader as MediaMTX makes it;
+//! - a second publisher takes the path over and every reader is closed
+//!   (`overridePublisher`); a silent publisher is closed after
+//!   `readTimeout`; its readers then too;
+//! - the Control API subset harnesses use, with MediaMTX's JSON;
+//! - log lines word for word.
+//!
+//! A GOP cache exists only as an option ([`ServerConfig::gop_cache`]).
 //!
 //! # Why rml_rtmp
 //! The RTMP handshake, chunk codec and message (de)serialization come from
 //! [`rml_rtmp`] 0.8: it is pure Rust (so the binary links fully static for a
 //! `FROM scratch` image), sans-IO (it fits any runtime and is easy to test),
-//! widely used, and its chunk layer exposes exactly the control points a
-//! relay needs (the client's chunk size, raw payload bytes). Its high-level
-//! `ServerSession` is not used: it applies client chunk sizes without a
-//! limit, re-encodes metadata (dropping fields) and cannot reject unknown
-//! commands, so the small command flow in `session.rs` is ours, as is the
-//! relay.
+//! and its chunk layer exposes the control points a relay needs (the
+//! client's chunk size, raw payload bytes). Its high-level `ServerSession`
+//! is not used: it applies client chunk sizes without a limit and answers
+//! commands differently from MediaMTX, so the small command flow in
+//! `session.rs` is ours, as is the relay.
 //!
 //! # Bounded memory
 //! Per connection: one 64 KiB read buffer plus at most one RTMP message in
-//! reassembly (≤ 16 MiB by the protocol's 24-bit length), chunk sizes above
-//! [`ServerConfig::max_chunk_size`] are refused, idle connections time out.
-//! Per reader: a bounded queue of shared frames; a slow reader has frames
-//! discarded until the next keyframe. Per path: only the latest GOP, capped
-//! in frames and bytes.
+//! reassembly (≤ 16 MiB by the protocol's 24-bit length); chunk sizes above
+//! [`ServerConfig::max_chunk_size`] are refused; the analysis buffer is
+//! capped. Per reader: a bounded queue of shared units.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rtmp_server::ServerError> {
 //! use rtmp_server::{RtmpServer, ServerConfig};
 //! let server = RtmpServer::start(ServerConfig::default())?;
 //! let url = server.url("live/cam1/in"); // give this to ffmpeg -f flv
-//! server.wait_for_publisher("live/cam1/in", std::time::Duration::from_secs(10)).await?;
+//! server.wait_for_stream("live/cam1/in", std::time::Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
 
+mod analysis;
+mod api;
 mod config;
 mod connection;
 mod error;
@@ -53,9 +62,12 @@ mod registry;
 mod relay;
 mod server;
 mod session;
+mod stats;
 
-pub use config::ServerConfig;
+pub use config::{ApiAccess, IpNetwork, ServerConfig};
 pub use error::ServerError;
-pub use info::{ConnInfo, ConnState, PathConn, PathInfo};
+pub use info::{
+    AudioProps, CodecProps, ConnInfo, ConnState, ItemList, PathConn, PathInfo, TrackInfo, VideoProps,
+};
 pub use log::LOG_TARGET;
 pub use server::RtmpServer;

@@ -1,11 +1,18 @@
-//! Log lines in MediaMTX's wording (`[RTMP] [conn 1.2.3.4:5] opened`), so
-//! the same wait conditions and log checks work against both servers.
+//! Log lines in MediaMTX's wording (`INF [RTMP] [conn 1.2.3.4:5] opened`),
+//! so the same wait conditions and log checks work against both servers.
 //! Every line goes to `tracing` and to a broadcast channel for harnesses.
 
 use tokio::sync::broadcast;
 
 /// Tracing target of every line this crate logs.
 pub const LOG_TARGET: &str = "rtmp_server";
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Level {
+    Info,
+    Warn,
+    Error,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct LogSink {
@@ -23,48 +30,70 @@ impl LogSink {
         self.lines.subscribe()
     }
 
-    /// `message` has no level; subscribers get `INF <message>`, tracing
-    /// gets the message at INFO (the binary adds date and level itself).
-    pub fn info(&self, message: String) {
-        tracing::info!(target: LOG_TARGET, "{message}");
+    /// Subscribers get `INF <message>` (or `WAR`, `ERR`); tracing gets the
+    /// message at the same level (the binary adds date and level itself).
+    pub fn line(&self, level: Level, message: String) {
+        let tag = match level {
+            Level::Info => {
+                tracing::info!(target: LOG_TARGET, "{message}");
+                "INF"
+            }
+            Level::Warn => {
+                tracing::warn!(target: LOG_TARGET, "{message}");
+                "WAR"
+            }
+            Level::Error => {
+                tracing::error!(target: LOG_TARGET, "{message}");
+                "ERR"
+            }
+        };
         // No subscriber is fine: nobody is listening.
-        let _ = self.lines.send(format!("INF {message}"));
+        let _ = self.lines.send(format!("{tag} {message}"));
+    }
+
+    pub fn info(&self, message: String) {
+        self.line(Level::Info, message);
     }
 
     pub fn conn(&self, remote: &std::net::SocketAddr, what: impl std::fmt::Display) {
         self.info(format!("[RTMP] [conn {remote}] {what}"));
     }
 
+    pub fn conn_warning(&self, remote: &std::net::SocketAddr, what: impl std::fmt::Display) {
+        self.line(Level::Warn, format!("[RTMP] [conn {remote}] {what}"));
+    }
+
     pub fn path(&self, path: &str, what: impl std::fmt::Display) {
         self.info(format!("[path {path}] {what}"));
     }
-}
 
-/// `2 tracks (H264, MPEG-4 Audio)`, MediaMTX's track summary.
-pub(crate) fn tracks_summary(tracks: &[String]) -> String {
-    let plural = if tracks.len() == 1 { "track" } else { "tracks" };
-    format!("{} {plural} ({})", tracks.len(), tracks.join(", "))
+    pub fn api_error(&self, what: impl std::fmt::Display) {
+        self.line(Level::Error, format!("[API] {what}"));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn summarises_tracks() {
-        let tracks = vec!["H264".to_owned(), "MPEG-4 Audio".to_owned()];
-        assert_eq!(tracks_summary(&tracks), "2 tracks (H264, MPEG-4 Audio)");
-        assert_eq!(tracks_summary(&tracks[..1]), "1 track (H264)");
-    }
-
     #[tokio::test]
     async fn subscribers_get_prefixed_lines() {
         let sink = LogSink::new(8);
         let mut rx = sink.subscribe();
         sink.conn(&"127.0.0.1:5000".parse().unwrap(), "opened");
+        sink.api_error("path not found");
+        sink.conn_warning(
+            &"127.0.0.1:5000".parse().unwrap(),
+            "reader is too slow, discarding 3 frames",
+        );
         assert_eq!(
             rx.recv().await.unwrap(),
             "INF [RTMP] [conn 127.0.0.1:5000] opened"
+        );
+        assert_eq!(rx.recv().await.unwrap(), "ERR [API] path not found");
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            "WAR [RTMP] [conn 127.0.0.1:5000] reader is too slow, discarding 3 frames"
         );
     }
 }

@@ -1,6 +1,7 @@
-//! The server handle: binds synchronously, runs the accept loop on a
-//! runtime of its own (so a caller that blocks, or runs a current-thread
-//! runtime, can never starve it) and answers harness queries.
+//! The server handle: binds synchronously, runs the RTMP accept loop and
+//! the Control API on a runtime of its own (so a caller that blocks, or
+//! runs a current-thread runtime, can never starve it) and answers harness
+//! queries.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,14 +9,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, watch};
 
 use crate::config::ServerConfig;
 use crate::connection::{self, Shared};
 use crate::error::ServerError;
 use crate::info::{ConnInfo, PathInfo};
 use crate::log::LogSink;
-use crate::registry::{PathLimits, Registry};
+use crate::registry::{PathSettings, Registry};
 
 /// How long shutdown waits for connection tasks before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -23,8 +24,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// A running server. Dropping it stops the server (like [`Self::shutdown`]).
 pub struct RtmpServer {
     local_addr: SocketAddr,
+    api_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -32,13 +34,13 @@ impl RtmpServer {
     /// Binds `config.listen` and serves on a dedicated thread. Returns once
     /// the socket is listening, so clients may connect right away.
     pub fn start(config: ServerConfig) -> Result<RtmpServer, ServerError> {
-        let bind_error = |source| ServerError::Bind {
-            addr: config.listen,
-            source,
+        let listener = bind(config.listen)?;
+        let local_addr = local_addr_of(&listener, config.listen)?;
+        let api_listener = config.api_listen.map(bind).transpose()?;
+        let api_addr = match (&api_listener, config.api_listen) {
+            (Some(listener), Some(requested)) => Some(local_addr_of(listener, requested)?),
+            _ => None,
         };
-        let listener = std::net::TcpListener::bind(config.listen).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
@@ -46,31 +48,66 @@ impl RtmpServer {
             .enable_all()
             .build()
             .map_err(ServerError::Runtime)?;
-        let listener = {
+        let (listener, api_listener) = {
             let _guard = runtime.enter();
-            TcpListener::from_std(listener).map_err(bind_error)?
+            let rtmp = TcpListener::from_std(listener).map_err(|source| ServerError::Bind {
+                addr: local_addr,
+                source,
+            })?;
+            let api = api_listener
+                .map(|l| {
+                    TcpListener::from_std(l).map_err(|source| ServerError::Bind {
+                        addr: api_addr.unwrap_or(local_addr),
+                        source,
+                    })
+                })
+                .transpose()?;
+            (rtmp, api)
         };
 
-        let limits = PathLimits {
-            reader_capacity: config.reader_channel_capacity(),
-            gop_max_frames: config.gop_cache_max_frames,
-            gop_max_bytes: config.gop_cache_max_bytes,
+        let settings = PathSettings {
+            queue_capacity: config.write_queue_size.max(1),
+            gop_cache: config
+                .gop_cache
+                .then_some((config.gop_cache_max_units, config.gop_cache_max_bytes)),
+            override_publisher: config.override_publisher,
         };
+        let log = LogSink::new(config.log_capacity);
         let shared = Arc::new(Shared {
-            log: LogSink::new(config.log_capacity),
-            registry: Registry::new(limits),
+            registry: Registry::new(settings, log.clone()),
+            log,
             config,
         });
-        shared
-            .log
-            .info(format!("[RTMP] started with listener on {local_addr} (TCP/RTMP)"));
+        shared.log.info(format!(
+            "[RTMP] started with listener on {} (TCP/RTMP)",
+            go_listen(local_addr)
+        ));
+        if let Some(api_addr) = api_addr {
+            shared.log.info(format!(
+                "[API] started with listener on {} (TCP/HTTP)",
+                go_listen(api_addr)
+            ));
+        }
 
-        let (stop, stopped) = oneshot::channel();
+        let (stop, stopped) = watch::channel(false);
         let accept_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("rtmp-server".to_owned())
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, accept_shared, stopped));
+                runtime.block_on(async {
+                    if let Some(api) = api_listener {
+                        let app = crate::api::router(accept_shared.clone())
+                            .into_make_service_with_connect_info::<SocketAddr>();
+                        let mut api_stopped = stopped.clone();
+                        tokio::spawn(async move {
+                            let shutdown = async move {
+                                let _ = api_stopped.wait_for(|s| *s).await;
+                            };
+                            let _ = axum::serve(api, app).with_graceful_shutdown(shutdown).await;
+                        });
+                    }
+                    accept_loop(listener, accept_shared, stopped).await;
+                });
                 // Drops every connection task (closing its socket).
                 runtime.shutdown_timeout(SHUTDOWN_GRACE);
             })
@@ -78,14 +115,20 @@ impl RtmpServer {
 
         Ok(RtmpServer {
             local_addr,
+            api_addr,
             shared,
-            stop: Some(stop),
+            stop,
             thread: Some(thread),
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the Control API listens, if it was asked for.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// `rtmp://127.0.0.1:PORT/<path>`; an unspecified listen address is
@@ -98,15 +141,16 @@ impl RtmpServer {
         format!("rtmp://{addr}/{}", path.trim_start_matches('/'))
     }
 
-    /// Resolves once someone publishes `path` (immediately if someone
-    /// already does). Waits on a change notification, not by polling; needs
-    /// a tokio runtime with timers for the deadline.
-    pub async fn wait_for_publisher(&self, path: &str, timeout: Duration) -> Result<(), ServerError> {
+    /// Resolves once `path` has a stream, i.e. its publisher's analysis is
+    /// done (immediately if it already has one). Waits on a change
+    /// notification, not by polling; needs a tokio runtime with timers for
+    /// the deadline.
+    pub async fn wait_for_stream(&self, path: &str, timeout: Duration) -> Result<(), ServerError> {
         let registry = &self.shared.registry;
         // Subscribe before checking, so a publish in between is not missed.
         let mut changes = registry.watch_changes();
         let wait = async {
-            while !registry.has_publisher(path) {
+            while !registry.has_stream(path) {
                 if changes.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
@@ -140,20 +184,25 @@ impl RtmpServer {
             .map_err(|_| ServerError::StateTimeout { timeout })
     }
 
-    /// Published paths, like MediaMTX `/v3/paths/list`.
+    /// Paths with a stream, as MediaMTX's `/v3/paths/list` lists them.
     pub fn paths(&self) -> Vec<PathInfo> {
         self.shared.registry.paths()
     }
 
-    /// Open connections, like MediaMTX `/v3/rtmpconns/list`.
+    /// One path, as MediaMTX's `/v3/paths/get/<name>` gives it.
+    pub fn path(&self, name: &str) -> Option<PathInfo> {
+        self.shared.registry.path(name)
+    }
+
+    /// Open connections, oldest first, as in MediaMTX `/v3/rtmpconns/list`.
     pub fn connections(&self) -> Vec<ConnInfo> {
         self.shared.registry.connections()
     }
 
-    /// Closes a connection (MediaMTX `POST /v3/rtmpconns/kick/<id>`).
+    /// Closes a connection by its id (MediaMTX `POST /v3/rtmpconns/kick/<id>`).
     /// False if no such connection.
     pub fn kick(&self, conn_id: &str) -> bool {
-        conn_id.parse().is_ok_and(|id| self.shared.registry.kick(id))
+        self.shared.registry.kick_uuid(conn_id).is_ok()
     }
 
     /// Closes the connection publishing `path`; false if nobody does.
@@ -164,8 +213,9 @@ impl RtmpServer {
             .is_some_and(|id| self.shared.registry.kick(id))
     }
 
-    /// Every log line from now on, as `INF [RTMP] ...` (no date). Lines
-    /// logged before subscribing (such as the listener line) are not replayed.
+    /// Every log line from now on, as `INF [RTMP] ...` (no date; `WAR` and
+    /// `ERR` for warnings and errors). Lines logged before subscribing
+    /// (such as the listener line) are not replayed.
     pub fn subscribe_log(&self) -> broadcast::Receiver<String> {
         self.shared.log.subscribe()
     }
@@ -176,9 +226,7 @@ impl RtmpServer {
     }
 
     fn stop_and_join(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -199,10 +247,10 @@ impl std::fmt::Debug for RtmpServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = &mut stop => return,
+            _ = stop.wait_for(|s| *s) => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     tokio::spawn(connection::serve(stream, remote, shared.clone()));
@@ -214,5 +262,28 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
                 }
             },
         }
+    }
+}
+
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}
+
+fn local_addr_of(listener: &std::net::TcpListener, requested: SocketAddr) -> Result<SocketAddr, ServerError> {
+    listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: requested,
+        source,
+    })
+}
+
+/// A listener address as MediaMTX prints it: `:1935` for all interfaces.
+fn go_listen(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!(":{}", addr.port())
+    } else {
+        addr.to_string()
     }
 }

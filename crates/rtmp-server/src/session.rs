@@ -13,46 +13,27 @@ use rml_rtmp::messages::{MessagePayload, PeerBandwidthLimitType, RtmpMessage, Us
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::time::RtmpTimestamp;
 
-use crate::media::{self, Frame, FrameKind};
-use crate::path_name::path_name;
+use crate::media::{Tag, TagKind};
+use crate::path_name::{path_name, query_of};
 
 /// Window size we announce and peer bandwidth we allow (MediaMTX's values).
 const WINDOW_ACK_SIZE: u32 = 2_500_000;
-
-/// Commands real clients send that need no answer: ffmpeg (`releaseStream`,
-/// `FCPublish`, `getStreamLength`), librtmp (`_checkbw`, `FCSubscribe`),
-/// Flash-era players (`receiveAudio`, `pause`, ...), and replies to calls.
-const IGNORED_COMMANDS: &[&str] = &[
-    "releaseStream",
-    "FCPublish",
-    "FCSubscribe",
-    "FCUnsubscribe",
-    "getStreamLength",
-    "_checkbw",
-    "receiveAudio",
-    "receiveVideo",
-    "pause",
-    "seek",
-    "setPeerInfo",
-    "_result",
-    "_error",
-    "onStatus",
-    "onBWDone",
-];
+/// The only stream id a connection gets (MediaMTX answers every
+/// `createStream` with 1).
+const STREAM_ID: u32 = 1;
 
 #[derive(Debug)]
 pub(crate) enum SessionEvent {
     PublishRequested {
-        stream_id: u32,
         path: String,
+        query: String,
     },
     PlayRequested {
-        stream_id: u32,
         path: String,
+        query: String,
     },
-    /// `deleteStream`, `closeStream` or `FCUnpublish`: the client is done.
-    StreamClosed,
-    Media(Frame),
+    /// Audio, video or data from a publisher whose `publish` was accepted.
+    Media(Tag),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +46,6 @@ pub(crate) enum ProtocolError {
     Message(String),
     #[error("chunk size {size} is out of range (1..={limit})")]
     ChunkSize { size: u32, limit: u32 },
-    #[error("unsupported command '{0}'")]
-    UnsupportedCommand(String),
     #[error("command '{0}' is not valid before 'connect'")]
     NotConnected(String),
     #[error("command '{0}' has invalid arguments")]
@@ -82,8 +61,8 @@ pub(crate) struct Session {
     max_chunk_size: u32,
     outbound_chunk_size: u32,
     app: Option<String>,
-    next_stream_id: u32,
-    publishing_stream: Option<u32>,
+    flash_version: String,
+    publishing: bool,
     /// Acknowledgement bookkeeping: the peer asks for one every N bytes.
     peer_window: Option<u32>,
     received: u64,
@@ -99,8 +78,8 @@ impl Session {
             max_chunk_size,
             outbound_chunk_size,
             app: None,
-            next_stream_id: 1,
-            publishing_stream: None,
+            flash_version: String::new(),
+            publishing: false,
             peer_window: None,
             received: 0,
             received_at_last_ack: 0,
@@ -182,28 +161,14 @@ impl Session {
         events: &mut Vec<SessionEvent>,
     ) -> Result<(), ProtocolError> {
         // Media takes the zero-copy path: the payload is forwarded as is.
-        let kind = match payload.type_id {
-            media::VIDEO_MESSAGE_TYPE => Some(FrameKind::Video),
-            media::AUDIO_MESSAGE_TYPE => Some(FrameKind::Audio),
-            media::DATA_MESSAGE_TYPE => Some(FrameKind::Metadata),
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            if self.publishing_stream.is_none() {
-                return Ok(());
+        if let Some(kind) = TagKind::from_message_type(payload.type_id) {
+            if self.publishing {
+                events.push(SessionEvent::Media(Tag {
+                    kind,
+                    timestamp: payload.timestamp.value,
+                    body: payload.data,
+                }));
             }
-            let body = match kind {
-                FrameKind::Metadata => match media::metadata_body(&payload.data) {
-                    Some(body) => body,
-                    None => return Ok(()),
-                },
-                _ => payload.data,
-            };
-            events.push(SessionEvent::Media(Frame {
-                kind,
-                timestamp: payload.timestamp.value,
-                payload: body,
-            }));
             return Ok(());
         }
 
@@ -248,7 +213,6 @@ impl Session {
                 transaction_id,
                 command_object,
                 additional_arguments,
-                payload.message_stream_id,
                 out,
                 events,
             )?,
@@ -259,14 +223,14 @@ impl Session {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// MediaMTX answers `connect` and `createStream`, acts on `publish` and
+    /// `play`, and ignores every other command.
     fn handle_command(
         &mut self,
         name: &str,
         transaction_id: f64,
         command_object: Amf0Value,
         args: Vec<Amf0Value>,
-        message_stream_id: u32,
         out: &mut Vec<u8>,
         events: &mut Vec<SessionEvent>,
     ) -> Result<(), ProtocolError> {
@@ -274,12 +238,10 @@ impl Session {
             "connect" => self.connect(transaction_id, command_object, out),
             "createStream" => {
                 self.require_connected(name)?;
-                let stream_id = self.next_stream_id;
-                self.next_stream_id += 1;
                 self.send_command(
                     "_result",
                     transaction_id,
-                    vec![Amf0Value::Number(f64::from(stream_id))],
+                    vec![Amf0Value::Number(f64::from(STREAM_ID))],
                     0,
                     out,
                 )
@@ -290,25 +252,15 @@ impl Session {
                     return Err(ProtocolError::BadArguments(name.to_owned()));
                 };
                 let path = path_name(app, &stream);
+                let query = query_of(app, &stream);
                 events.push(if name == "publish" {
-                    SessionEvent::PublishRequested {
-                        stream_id: message_stream_id,
-                        path,
-                    }
+                    SessionEvent::PublishRequested { path, query }
                 } else {
-                    SessionEvent::PlayRequested {
-                        stream_id: message_stream_id,
-                        path,
-                    }
+                    SessionEvent::PlayRequested { path, query }
                 });
                 Ok(())
             }
-            "deleteStream" | "closeStream" | "FCUnpublish" => {
-                events.push(SessionEvent::StreamClosed);
-                Ok(())
-            }
-            _ if IGNORED_COMMANDS.contains(&name) => Ok(()),
-            _ => Err(ProtocolError::UnsupportedCommand(name.to_owned())),
+            _ => Ok(()),
         }
     }
 
@@ -331,6 +283,9 @@ impl Session {
             return Err(ProtocolError::BadArguments("connect".to_owned()));
         };
         self.app = Some(app);
+        if let Some(Amf0Value::Utf8String(version)) = properties.remove("flashVer") {
+            self.flash_version = version;
+        }
 
         self.send(
             RtmpMessage::WindowAcknowledgement {
@@ -368,120 +323,69 @@ impl Session {
         self.send(result, 0, out)
     }
 
-    /// Grants a `publish`: from now on audio/video/metadata become events.
-    pub fn accept_publish(
-        &mut self,
-        stream_id: u32,
-        path: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ProtocolError> {
-        self.publishing_stream = Some(stream_id);
-        self.stream_begin(stream_id, out)?;
-        self.on_status(
-            stream_id,
-            "status",
-            "NetStream.Publish.Start",
-            &format!("{path} is now published."),
-            out,
-        )
+    /// The client's `flashVer` (MediaMTX's `userAgent`).
+    pub fn flash_version(&self) -> &str {
+        &self.flash_version
     }
 
-    /// Grants a `play`: stream begin, `Play.Reset`, `Play.Start` (what
-    /// librtmp and rtmp2src wait for). No `|RtmpSampleAccess` or
-    /// `Data.Start` script data: ffmpeg would expose those as extra data
-    /// streams, and MediaMTX does not send them either.
-    pub fn accept_play(
-        &mut self,
-        stream_id: u32,
-        path: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ProtocolError> {
-        self.stream_begin(stream_id, out)?;
-        self.on_status(
-            stream_id,
-            "status",
-            "NetStream.Play.Reset",
-            &format!("Playing and resetting {path}."),
-            out,
-        )?;
-        self.on_status(
-            stream_id,
-            "status",
-            "NetStream.Play.Start",
-            &format!("Started playing {path}."),
-            out,
-        )?;
+    /// Grants a `publish` (before the publisher's media is analysed, as
+    /// MediaMTX does): from now on audio, video and data become events.
+    pub fn accept_publish(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.publishing = true;
+        self.on_status("status", "NetStream.Publish.Start", "publish start", out)
+    }
+
+    /// Grants a `play` with MediaMTX's sequence: stream is recorded, stream
+    /// begin, then Play.Reset, Play.Start, Data.Start and Play.PublishNotify.
+    /// A refused `play` gets no answer at all: the connection just closes.
+    pub fn accept_play(&mut self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
+        self.user_control(UserControlEventType::StreamIsRecorded, out)?;
+        self.user_control(UserControlEventType::StreamBegin, out)?;
+        for (code, description) in [
+            ("NetStream.Play.Reset", "play reset"),
+            ("NetStream.Play.Start", "play start"),
+            ("NetStream.Data.Start", "data start"),
+            ("NetStream.Play.PublishNotify", "publish notify"),
+        ] {
+            self.on_status("status", code, description, out)?;
+        }
         Ok(())
     }
 
-    /// Refuses a `publish` or `play` with an error status. Clients map
-    /// `NetStream.Play.StreamNotFound` to "stream not found" (rtmp2src,
-    /// librtmp) instead of waiting for a timeout.
-    pub fn reject(
-        &mut self,
-        stream_id: u32,
-        code: &str,
-        description: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ProtocolError> {
-        self.on_status(stream_id, "error", code, description, out)
-    }
-
-    /// Tells a reader the stream ended: Stream EOF (rtmp2src turns it into
-    /// EOS) and `UnpublishNotify` (librtmp stops on it; it ignores EOF).
-    pub fn end_of_stream(&mut self, stream_id: u32, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        let eof = RtmpMessage::UserControl {
-            event_type: UserControlEventType::StreamEof,
-            stream_id: Some(stream_id),
-            buffer_length: None,
-            timestamp: None,
-        };
-        self.send(eof, 0, out)?;
-        self.on_status(
-            stream_id,
-            "status",
-            "NetStream.Play.UnpublishNotify",
-            "stream is offline",
-            out,
-        )
-    }
-
-    /// Serializes one relayed frame towards this client.
-    pub fn write_frame(
-        &mut self,
-        stream_id: u32,
-        frame: &Frame,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ProtocolError> {
+    /// Serializes one tag of the stream towards this client.
+    pub fn write_tag(&mut self, tag: &Tag, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
         let payload = MessagePayload {
-            timestamp: RtmpTimestamp::new(frame.timestamp),
-            type_id: frame.message_type(),
-            message_stream_id: stream_id,
-            data: frame.payload.clone(),
+            timestamp: RtmpTimestamp::new(tag.timestamp),
+            type_id: tag.kind.message_type(),
+            message_stream_id: STREAM_ID,
+            data: tag.body.clone(),
         };
         self.write_payload(&payload, out)
     }
 
-    fn stream_begin(&mut self, stream_id: u32, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        let begin = RtmpMessage::UserControl {
-            event_type: UserControlEventType::StreamBegin,
-            stream_id: Some(stream_id),
+    fn user_control(
+        &mut self,
+        event_type: UserControlEventType,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        let message = RtmpMessage::UserControl {
+            event_type,
+            stream_id: Some(STREAM_ID),
             buffer_length: None,
             timestamp: None,
         };
-        self.send(begin, 0, out)
+        self.send(message, 0, out)
     }
 
     fn on_status(
         &mut self,
-        stream_id: u32,
         level: &str,
         code: &str,
         description: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), ProtocolError> {
         let status = Amf0Value::Object(status_object(level, code, description));
-        self.send_command("onStatus", 0.0, vec![status], stream_id, out)
+        self.send_command("onStatus", 0.0, vec![status], STREAM_ID, out)
     }
 
     fn send_command(
@@ -621,16 +525,16 @@ mod tests {
         let mut pair = Pair::connected();
         let request = pair
             .client
-            .request_publishing("in".to_owned(), PublishRequestType::Live)
+            .request_publishing("in?key=1".to_owned(), PublishRequestType::Live)
             .unwrap();
         pair.exchange(vec![request]).unwrap();
-        let Some(SessionEvent::PublishRequested { stream_id, path }) = pair.server_events.pop() else {
+        let Some(SessionEvent::PublishRequested { path, query }) = pair.server_events.pop() else {
             panic!("expected a publish request, got {:?}", pair.server_events);
         };
-        assert_eq!(path, "live/x/in");
+        assert_eq!((path.as_str(), query.as_str()), ("live/x/in", "key=1"));
 
         let mut out = Vec::new();
-        pair.server.accept_publish(stream_id, &path, &mut out).unwrap();
+        pair.server.accept_publish(&mut out).unwrap();
         pair.deliver_to_client(out);
         assert!(
             pair.client_events
@@ -647,30 +551,40 @@ mod tests {
             .unwrap();
         pair.exchange(vec![video]).unwrap();
         match pair.server_events.pop() {
-            Some(SessionEvent::Media(frame)) => {
-                assert!(frame.is_keyframe());
-                assert_eq!(frame.timestamp, 40);
+            Some(SessionEvent::Media(tag)) => {
+                assert_eq!((tag.kind, tag.timestamp), (TagKind::Video, 40));
             }
             other => panic!("expected media, got {other:?}"),
         }
     }
 
     #[test]
-    fn refused_play_reaches_the_client_as_an_error_status() {
+    fn accepted_play_starts_playback_and_unknown_commands_are_ignored() {
         let mut pair = Pair::connected();
+        let mut serializer = ChunkSerializer::new();
+        let unknown = RtmpMessage::Amf0Command {
+            command_name: "getStreamLength".to_owned(),
+            transaction_id: 3.0,
+            command_object: Amf0Value::Null,
+            additional_arguments: vec![],
+        }
+        .into_message_payload(RtmpTimestamp::new(0), 0)
+        .unwrap();
+        let packet = serializer.serialize(&unknown, false, false).unwrap();
+        pair.server
+            .handle_input(&packet.bytes, &mut Vec::new(), &mut Vec::new())
+            .unwrap();
         let request = pair.client.request_playback("in".to_owned()).unwrap();
         pair.exchange(vec![request]).unwrap();
-        let Some(SessionEvent::PlayRequested { stream_id, .. }) = pair.server_events.pop() else {
-            panic!("expected a play request");
-        };
+        assert!(matches!(
+            pair.server_events.pop(),
+            Some(SessionEvent::PlayRequested { .. })
+        ));
         let mut out = Vec::new();
-        pair.server
-            .reject(stream_id, "NetStream.Play.StreamNotFound", "nope", &mut out)
-            .unwrap();
+        pair.server.accept_play(&mut out).unwrap();
         pair.deliver_to_client(out);
         assert!(
-            !pair
-                .client_events
+            pair.client_events
                 .contains(&ClientSessionEvent::PlaybackRequestAccepted)
         );
     }

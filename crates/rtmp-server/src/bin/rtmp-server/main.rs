@@ -1,29 +1,34 @@
-//! `rtmp-server`: a stand-in for the MediaMTX binary/image in e2e runs.
-//! Accepts the same address setting (`MTX_RTMPADDRESS`), prints the same
-//! start-up line on stdout (`YYYY/MM/DD HH:MM:SS INF [RTMP] started with
-//! listener on ...`) and exits 0 on SIGTERM/SIGINT.
+//! `rtmp-server`: the stand-in for the MediaMTX binary and image. It reads
+//! the same configuration (`mediamtx.yml`, `MTX_*`; see
+//! [`mediamtx_config`]), prints MediaMTX's start-up and event lines on
+//! stdout (`YYYY/MM/DD HH:MM:SS INF [RTMP] started with listener on :1935
+//! (TCP/RTMP)`) and exits 0 on SIGTERM/SIGINT.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod mediamtx_config;
+
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
-use rtmp_server::{LOG_TARGET, RtmpServer, ServerConfig};
+use rtmp_server::{LOG_TARGET, RtmpServer};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Embedded RTMP relay that behaves like MediaMTX (RTMP only).
+/// Embedded RTMP server that behaves as MediaMTX 1.20.1 (RTMP and its
+/// Control API only).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Listen address, MediaMTX style: `:1935` means all interfaces.
-    /// Defaults to $MTX_RTMPADDRESS, then `:1935`.
+    /// RTMP listen address, MediaMTX style (`:1935` means all interfaces);
+    /// overrides the configuration
     #[arg(long)]
     listen: Option<String>,
-    /// MediaMTX configuration file; accepted for compatibility and ignored.
-    config: Option<String>,
+    /// MediaMTX configuration file (default: mediamtx.yml in the working
+    /// directory, when there is one)
+    config: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,21 +38,22 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stdout)
         .with_max_level(Level::INFO)
         .init();
+    tracing::info!(
+        target: LOG_TARGET,
+        "rtmp-server v{}, a stand-in for MediaMTX 1.20.1 (RTMP and Control API)",
+        env!("CARGO_PKG_VERSION")
+    );
 
-    let listen = args
-        .listen
-        .or_else(|| std::env::var("MTX_RTMPADDRESS").ok())
-        .unwrap_or_else(|| ":1935".to_owned());
-    let listen = parse_listen(&listen)?;
-    if let Some(config) = &args.config {
-        tracing::info!(target: LOG_TARGET, "configuration file '{config}' ignored: only RTMP relaying is emulated");
+    let env = |key: &str| std::env::var(key).ok();
+    let loaded = mediamtx_config::load(args.config.as_deref(), &env)?;
+    if let Some(file) = &loaded.file {
+        tracing::info!(target: LOG_TARGET, "configuration loaded from {}", file.display());
     }
-
-    let server = RtmpServer::start(ServerConfig {
-        listen,
-        ..ServerConfig::default()
-    })
-    .context("starting the RTMP server")?;
+    let mut config = loaded.config;
+    if let Some(listen) = &args.listen {
+        config.listen = mediamtx_config::listen_address(listen)?;
+    }
+    let server = RtmpServer::start(config).context("starting the RTMP server")?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -68,20 +74,6 @@ async fn wait_for_termination() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
-}
-
-/// `:1935`, `0.0.0.0:1935`, `[::]:1935` or `host-ip:port`.
-fn parse_listen(value: &str) -> anyhow::Result<SocketAddr> {
-    if let Some(port) = value.strip_prefix(':') {
-        let port = port
-            .parse()
-            .with_context(|| format!("invalid port in '{value}'"))?;
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
-    }
-    match value.parse() {
-        Ok(addr) => Ok(addr),
-        Err(_) => bail!("invalid listen address '{value}' (expected ':PORT' or 'IP:PORT')"),
-    }
 }
 
 /// MediaMTX's line format: `2024/05/01 12:00:00 INF message` (UTC here: a
@@ -152,11 +144,12 @@ mod tests {
 
     #[test]
     fn parses_mediamtx_addresses() {
-        assert_eq!(parse_listen(":1935").unwrap(), "0.0.0.0:1935".parse().unwrap());
+        use super::mediamtx_config::listen_address;
+        assert_eq!(listen_address(":1935").unwrap(), "0.0.0.0:1935".parse().unwrap());
         assert_eq!(
-            parse_listen("127.0.0.1:0").unwrap(),
+            listen_address("127.0.0.1:0").unwrap(),
             "127.0.0.1:0".parse().unwrap()
         );
-        assert!(parse_listen("nonsense").is_err());
+        assert!(listen_address("nonsense").is_err());
     }
 }
