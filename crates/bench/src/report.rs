@@ -412,9 +412,11 @@ pub fn markdown(levels: &[LevelResult], ctx: &ReportContext) -> String {
          segment of each stream (closed by the end of the stream) is not timed. CPU and memory \
          come from the kernel: CPU from each reaped process's rusage (wait4), peak RSS from \
          its VmHWM high-water mark. Frames are counted with ffprobe (packets) and compared \
-         with what a late-joining reader can receive: the fixture minus the audio before its \
-         first keyframe, which the server's GOP cache gives nobody. Ratios are ours divided \
-         by the peer's figure.\n",
+         with what every reader receives: the fixture from its first keyframe (each publish \
+         holds after a lead-in until every contender reads, and the server, as MediaMTX, sends \
+         a reader audio at once and video from the next IDR); for our ingest less the audio \
+         frame that precedes the first picture, which it drops by rule. Ratios are ours \
+         divided by the peer's figure.\n",
     );
     out
 }

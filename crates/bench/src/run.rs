@@ -95,7 +95,7 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
     }
     for stream in &streams {
         server
-            .wait_for_publisher(&path_of(&stream.id), Duration::from_secs(30))
+            .wait_for_stream(&path_of(&stream.id), Duration::from_secs(30))
             .await
             .with_context(|| format!("publisher of {}", stream.id))?;
     }
@@ -263,7 +263,10 @@ async fn analyse(
         .collect();
     let counts = frames::count_all(per_stream.iter().flatten().cloned().collect(), PROBES).await;
     let mut counts = counts.into_iter();
-    let expected_one = spec.fixture.frames;
+    let expected_one = match contender {
+        Contender::Ours => spec.fixture.frames_pairable,
+        _ => spec.fixture.frames,
+    };
     let mut total = ContenderResult {
         contender,
         processes: 0,

@@ -1,5 +1,7 @@
-//! What a scenario run comes to. `ScenarioOutcome` holds only deterministic
-//! facts and is what gets snapshotted; `Report` holds the raw figures.
+//! What a scenario run comes to. `ScenarioOutcome` holds only facts that do
+//! not depend on the machine's speed, and is what gets snapshotted;
+//! `Report` holds the raw figures and the latency budgets' verdicts, which
+//! fail the run when missed but never enter a snapshot.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use media_tools::FixtureRecipe;
 use serde::Serialize;
 
 use crate::observe::{ProbedSegment, frame_seconds, snapshot_duration};
-use crate::scenario::{Expectations, ExpectedOutcome};
+use crate::scenario::{Expectations, ExpectedOutcome, LatencyBudgets};
 use crate::stream_run::StreamObservation;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,41 +33,58 @@ pub struct StreamFacts {
     pub audio_durations: Vec<String>,
     /// Pictures in all video segments, counted by ffprobe.
     pub video_frames: u64,
+    /// AAC frames per audio segment, counted by ffprobe, and their sum.
+    pub audio_frames: Vec<u64>,
+    pub audio_frames_total: u64,
     pub partial_segments: Vec<String>,
     pub last_segment_partial: bool,
     pub every_segment_probes: bool,
-    pub keyframe_aligned: bool,
-    pub av_parity: bool,
+    /// Only stated when there are video segments to check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_aligned: Option<bool>,
+    /// Only stated when there are segments to pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub av_parity: Option<bool>,
     pub connections_with_media: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Met,
-    Missed,
-    NotMeasured,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScenarioOutcome {
     pub result: RunResult,
     pub streams: Vec<StreamFacts>,
-    pub latency: BTreeMap<&'static str, Verdict>,
+}
+
+/// One latency budget: what was allowed, what was measured (the worst
+/// case over the run), and whether it was met.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetCheck {
+    pub budget_ms: f64,
+    pub measured_ms: Option<f64>,
+    pub met: bool,
 }
 
 /// Raw figures: timings vary run to run, so they go here, not in snapshots.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub wall_time_s: f64,
+    /// Per publish: from the stream becoming available (or the publisher's
+    /// start, see `timed_from`) to the ingest reading, and to its first
+    /// audio and video.
+    pub attach_ms: Vec<f64>,
     pub first_buffer_ms: Vec<f64>,
+    pub timed_from: Vec<&'static str>,
     pub write_latency_ms: Vec<f64>,
     pub write_latency_p50_ms: Option<f64>,
     pub write_latency_p99_ms: Option<f64>,
     pub write_latency_max_ms: Option<f64>,
+    pub budgets: BTreeMap<&'static str, BudgetCheck>,
+    /// What the fixture windows could deliver, per stream.
+    pub deliverable_video_frames: Vec<usize>,
+    pub deliverable_audio_frames: Vec<usize>,
     pub publisher_failures: Vec<String>,
 }
 
+/// The value at percentile `p` of an ascending slice (nearest rank).
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -80,9 +99,9 @@ fn result_of(observation: &StreamObservation) -> RunResult {
     }
     match &observation.result {
         Ok(_) => RunResult::Completed,
-        Err((kind, message)) => RunResult::Failed {
-            kind: kind.clone(),
-            message: message.clone(),
+        Err(failure) => RunResult::Failed {
+            kind: failure.kind.clone(),
+            message: failure.message.clone(),
         },
     }
 }
@@ -101,6 +120,7 @@ pub fn stream_facts(
             v.record.index == a.record.index
                 && (v.record.start_s - a.record.start_s).abs() <= audio_frame + 1e-3
         });
+    let audio_frames: Vec<u64> = audio.iter().map(|s| s.probed_frames()).collect();
     StreamFacts {
         result: result_of(observation),
         video_segments: video.len(),
@@ -114,6 +134,8 @@ pub fn stream_facts(
             .map(|s| snapshot_duration(&s.record, fixture))
             .collect(),
         video_frames: video.iter().map(|s| s.probed_frames()).sum(),
+        audio_frames_total: audio_frames.iter().sum(),
+        audio_frames,
         partial_segments: segments
             .iter()
             .filter(|s| s.record.partial)
@@ -121,8 +143,8 @@ pub fn stream_facts(
             .collect(),
         last_segment_partial: video.last().is_some_and(|s| s.record.partial),
         every_segment_probes: segments.iter().all(ProbedSegment::well_formed),
-        keyframe_aligned: video.iter().all(|s| s.starts_with_keyframe()),
-        av_parity: paired,
+        keyframe_aligned: (!video.is_empty()).then(|| video.iter().all(|s| s.starts_with_keyframe())),
+        av_parity: (!segments.is_empty()).then_some(paired),
         connections_with_media: observation
             .events
             .iter()
@@ -140,19 +162,39 @@ pub fn overall(streams: &[StreamFacts]) -> RunResult {
         .unwrap_or(RunResult::Completed)
 }
 
-pub fn verdict(measured: Option<f64>, budget: Option<Duration>) -> Option<Verdict> {
-    let budget = budget?;
-    Some(match measured {
-        None => Verdict::NotMeasured,
-        Some(ms) if ms <= budget.as_secs_f64() * 1e3 => Verdict::Met,
-        Some(_) => Verdict::Missed,
+fn check_budget(measured: Option<f64>, budget: Option<Duration>) -> Option<BudgetCheck> {
+    let budget_ms = budget?.as_secs_f64() * 1e3;
+    Some(BudgetCheck {
+        budget_ms,
+        measured_ms: measured,
+        met: measured.is_some_and(|ms| ms <= budget_ms),
     })
+}
+
+/// Checks every budget the scenario sets against the report's worst figures.
+pub fn check_budgets(budgets: &LatencyBudgets, report: &Report) -> BTreeMap<&'static str, BudgetCheck> {
+    let worst = |figures: &[f64]| figures.iter().copied().reduce(f64::max);
+    [
+        ("attach", check_budget(worst(&report.attach_ms), budgets.attach)),
+        (
+            "first_buffer",
+            check_budget(worst(&report.first_buffer_ms), budgets.first_buffer),
+        ),
+        (
+            "segment_write_p99",
+            check_budget(report.write_latency_p99_ms, budgets.segment_write_p99),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, check)| check.map(|c| (name, c)))
+    .collect()
 }
 
 /// Every way `outcome` falls short of `expect` (empty when it meets it).
 pub fn unmet(
     expect: &Expectations,
     outcome: &ScenarioOutcome,
+    report: &Report,
     durations: &[(MediaKind, f64, bool)],
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -168,6 +210,7 @@ pub fn unmet(
                 problems.push(format!("stream {i}: {what}: expected {wanted}, got {got}"));
             }
         };
+        let state = |b: Option<bool>| b.map_or("not applicable (no segment)".to_owned(), |b| b.to_string());
         check(
             "video segments",
             expect.video_segments.map(|n| n.to_string()),
@@ -181,12 +224,12 @@ pub fn unmet(
         check(
             "keyframe aligned",
             expect.keyframe_aligned.map(|b| b.to_string()),
-            stream.keyframe_aligned.to_string(),
+            state(stream.keyframe_aligned),
         );
         check(
             "A/V parity",
             expect.av_parity.map(|b| b.to_string()),
-            stream.av_parity.to_string(),
+            state(stream.av_parity),
         );
         check(
             "connections",
@@ -198,6 +241,22 @@ pub fn unmet(
             expect.partial_last.map(|b| b.to_string()),
             stream.last_segment_partial.to_string(),
         );
+        if expect.outcome == ExpectedOutcome::Completed {
+            if let Some(&deliverable) = report.deliverable_video_frames.get(i) {
+                check(
+                    "pictures written (all the fixture windows hold)",
+                    Some(deliverable.to_string()),
+                    stream.video_frames.to_string(),
+                );
+            }
+            if let Some(&deliverable) = report.deliverable_audio_frames.get(i) {
+                check(
+                    "audio frames written (all that pair with pictures)",
+                    Some(deliverable.to_string()),
+                    stream.audio_frames_total.to_string(),
+                );
+            }
+        }
         if expect.segment_duration.is_some() && !stream.every_segment_probes {
             problems.push(format!(
                 "stream {i}: a segment does not probe as MPEG-TS with H.264/AAC"
@@ -215,9 +274,15 @@ pub fn unmet(
             }
         }
     }
-    for (name, verdict) in &outcome.latency {
-        if *verdict != Verdict::Met {
-            problems.push(format!("latency budget {name}: {verdict:?}"));
+    for (name, check) in &report.budgets {
+        if !check.met {
+            let measured = check
+                .measured_ms
+                .map_or("not measured".to_owned(), |ms| format!("{ms:.0} ms"));
+            problems.push(format!(
+                "latency budget {name} missed: {measured}, budget {:.0} ms",
+                check.budget_ms
+            ));
         }
     }
     problems
@@ -237,11 +302,22 @@ mod tests {
     }
 
     #[test]
-    fn budgets_become_verdicts() {
-        let budget = Some(Duration::from_millis(300));
-        assert_eq!(verdict(Some(12.0), budget), Some(Verdict::Met));
-        assert_eq!(verdict(Some(301.0), budget), Some(Verdict::Missed));
-        assert_eq!(verdict(None, budget), Some(Verdict::NotMeasured));
-        assert_eq!(verdict(Some(1.0), None), None);
+    fn budgets_are_checked_on_the_worst_figure() {
+        let budgets = LatencyBudgets {
+            attach: Some(Duration::from_millis(500)),
+            first_buffer: Some(Duration::from_secs(2)),
+            segment_write_p99: Some(Duration::from_millis(300)),
+        };
+        let report = Report {
+            attach_ms: vec![120.0, 640.0],
+            first_buffer_ms: vec![300.0],
+            ..Report::default()
+        };
+        let checks = check_budgets(&budgets, &report);
+        assert!(!checks["attach"].met);
+        assert_eq!(checks["attach"].measured_ms, Some(640.0));
+        assert!(checks["first_buffer"].met);
+        assert!(!checks["segment_write_p99"].met, "not measured is not met");
+        assert!(check_budgets(&LatencyBudgets::default(), &report).is_empty());
     }
 }

@@ -11,16 +11,36 @@ use crate::artifacts;
 use crate::catalog::FixtureCatalog;
 use crate::error::HarnessError;
 use crate::observe::{ProbedSegment, probe_segments};
-use crate::outcome::{self, Report, RunResult, ScenarioOutcome, percentile, verdict};
+use crate::outcome::{self, Report, RunResult, ScenarioOutcome, percentile};
 use crate::scenario::{ExpectedOutcome, ScenarioFile};
 use crate::server::MediaServer;
-use crate::stream_run::{StreamObservation, StreamPlan};
+use crate::stream_run::{FixtureMedia, StreamObservation, StreamPlan};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunSettings {
     /// Overrides every scenario's source element (matrix runs).
     pub source: Option<SourceElement>,
     pub keep_artifacts: bool,
+    /// Part of every stream id, so runs sharing an external server never
+    /// collide (default: the process id; fixed when a server must be
+    /// configured with the ids in advance, as nginx-rtmp is).
+    pub run_id: String,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            source: None,
+            keep_artifacts: false,
+            run_id: std::process::id().to_string(),
+        }
+    }
+}
+
+/// The stream id of stream `k` of a scenario's `attempt` (1-based): each
+/// attempt has its own, so a retry starts numbering afresh.
+pub fn stream_id(scenario: &str, k: u32, run_id: &str, attempt: u32) -> String {
+    format!("{}-{k}-{run_id}-a{attempt}", safe_id(scenario))
 }
 
 #[derive(Debug)]
@@ -70,7 +90,7 @@ pub fn check_compatible(file: &ScenarioFile, fixtures: &FixtureCatalog) -> Resul
     })
 }
 
-fn safe_id(name: &str) -> String {
+pub fn safe_id(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -89,34 +109,41 @@ pub struct Observed {
     pub streams: Vec<(StreamObservation, Vec<ProbedSegment>)>,
 }
 
-/// Runs the scenario's world and probes what it wrote.
+/// Runs the scenario's world and probes what it wrote. Attempt `attempt`
+/// (1-based) writes into its own folder with its own stream ids.
 pub async fn observe(
     file: &ScenarioFile,
     fixtures: &FixtureCatalog,
     server: &MediaServer,
     run_dir: &Path,
     settings: &RunSettings,
+    attempt: u32,
 ) -> Result<Observed, HarnessError> {
     check_compatible(file, fixtures)?;
     let scenario = &file.scenario;
-    let dir = run_dir.join(safe_id(&file.name));
+    let folder = match attempt {
+        1 => safe_id(&file.name),
+        n => format!("{}.attempt-{n}", safe_id(&file.name)),
+    };
+    let dir = run_dir.join(folder);
     std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
         path: dir.clone(),
         source,
     })?;
-    let fixture_path = match recipe_of(file, fixtures) {
-        Some(recipe) => Some(recipe.ensure_built(&fixtures.cache_dir()).await?),
+    let media = match recipe_of(file, fixtures) {
+        Some(recipe) => Some(load_media(
+            recipe,
+            &recipe.ensure_built(&fixtures.cache_dir()).await?,
+        )?),
         None => None,
     };
     let source = settings.source.or(scenario.ingest.source).unwrap_or_default();
-    // Paths are unique per process so runs sharing an external server never
-    // collide.
     let plans: Vec<StreamPlan<'_>> = (0..scenario.streams)
         .map(|k| StreamPlan {
             scenario,
-            fixture: fixture_path.clone(),
+            fixture: media.as_ref(),
             server,
-            stream_id: format!("{}-{k}-{}", safe_id(&file.name), std::process::id()),
+            stream_id: stream_id(&file.name, k, &settings.run_id, attempt),
             dir: dir.clone(),
             source,
         })
@@ -131,6 +158,22 @@ pub async fn observe(
         streams.push((observation, segments));
     }
     Ok(Observed { dir, streams })
+}
+
+fn load_media(recipe: &FixtureRecipe, path: &Path) -> Result<FixtureMedia, HarnessError> {
+    let bytes = std::fs::read(path).map_err(|source| HarnessError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tags = media_tools::flv::read_tags(&bytes).ok_or_else(|| HarnessError::Incompatible {
+        path: path.to_owned(),
+        message: "the fixture is not an FLV file".to_owned(),
+    })?;
+    Ok(FixtureMedia {
+        path: path.to_owned(),
+        tags,
+        audio_frame_ms: recipe.audio_frame_ms(),
+    })
 }
 
 pub fn recipe_of<'a>(file: &ScenarioFile, fixtures: &'a FixtureCatalog) -> Option<&'a FixtureRecipe> {
@@ -159,9 +202,19 @@ pub fn assess(
         report
             .write_latency_ms
             .extend(segments.iter().map(|s| s.record.write_latency_ms));
-        report
-            .first_buffer_ms
-            .extend(observation.first_buffer.iter().map(|d| d.as_secs_f64() * 1e3));
+        for phase in &observation.phases {
+            report.attach_ms.extend(phase.attach_ms);
+            report.first_buffer_ms.extend(phase.first_buffer_ms);
+            report.timed_from.push(phase.timed_from);
+        }
+        if !observation.phases.is_empty() {
+            report
+                .deliverable_video_frames
+                .push(observation.phases.iter().map(|p| p.video_frames).sum());
+            report
+                .deliverable_audio_frames
+                .push(observation.phases.iter().map(|p| p.audio_frames).sum());
+        }
         report
             .publisher_failures
             .extend(observation.publisher_failures.iter().cloned());
@@ -172,22 +225,12 @@ pub fn assess(
     report.write_latency_p50_ms = percentile(&latencies, 50.0);
     report.write_latency_p99_ms = percentile(&latencies, 99.0);
     report.write_latency_max_ms = latencies.last().copied();
-    let first_buffer_worst = report.first_buffer_ms.iter().copied().reduce(f64::max);
-
-    let budgets = &scenario.expect.latency;
-    let mut latency = std::collections::BTreeMap::new();
-    if let Some(v) = verdict(first_buffer_worst, budgets.first_buffer) {
-        latency.insert("first_buffer", v);
-    }
-    if let Some(v) = verdict(report.write_latency_p99_ms, budgets.segment_write_p99) {
-        latency.insert("segment_write_p99", v);
-    }
+    report.budgets = outcome::check_budgets(&scenario.expect.latency, &report);
     let outcome = ScenarioOutcome {
         result: outcome::overall(&streams),
         streams,
-        latency,
     };
-    let mut problems = outcome::unmet(&scenario.expect, &outcome, &durations);
+    let mut problems = outcome::unmet(&scenario.expect, &outcome, &report, &durations);
     if scenario.expect.outcome == ExpectedOutcome::Completed {
         problems.extend(
             report
@@ -208,9 +251,10 @@ pub async fn run_scenario(
     server: &MediaServer,
     run_dir: &Path,
     settings: &RunSettings,
+    attempt: u32,
 ) -> Result<ScenarioResult, HarnessError> {
     let started = Instant::now();
-    let observed = observe(file, fixtures, server, run_dir, settings).await?;
+    let observed = observe(file, fixtures, server, run_dir, settings, attempt).await?;
     let (outcome, mut report, problems) = assess(file, recipe_of(file, fixtures), &observed);
     report.wall_time_s = started.elapsed().as_secs_f64();
     artifacts::write_yaml(observed.dir.join("outcome.yaml"), &outcome)?;

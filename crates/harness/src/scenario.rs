@@ -49,7 +49,8 @@ fn default_timeout() -> Duration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishPlan {
-    /// realtime (ffmpeg -re) or fast (20x realtime, once the ingest is connected).
+    /// realtime (frames at their timestamps) or fast (20x realtime); either
+    /// way after a 3-s lead-in and once the ingest reads the stream.
     #[serde(default)]
     #[schemars(with = "PaceSchema")]
     pub pace: Pace,
@@ -169,10 +170,16 @@ pub struct DurationExpectation {
     pub tolerance: Duration,
 }
 
+/// Timing budgets, checked on every run and reported pass/fail (a missed
+/// budget fails the run with the figure); never part of a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyBudgets {
-    /// From the publisher going online to the ingest's first media buffer.
+    /// From the stream becoming available to the ingest reading it.
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub attach: Option<Duration>,
+    /// From the stream becoming available to the ingest's first audio and video.
     #[serde(with = "humantime_serde", default)]
     #[schemars(with = "Option<String>")]
     pub first_buffer: Option<Duration>,

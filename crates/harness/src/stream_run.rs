@@ -1,28 +1,83 @@
 //! Runs one stream of a scenario: the ingest in-process through
-//! `WorkerRunner`, ffmpeg publishing per the plan, everything awaited on
-//! events and process exits with deadlines, never on sleeps.
+//! `WorkerRunner`, one ffmpeg publish per phase, everything awaited on
+//! events, server words and process exits with deadlines, never on sleeps.
+//!
+//! Each publish sends a [`Feed`]: a lead-in the server can analyse, then a
+//! hold, then the fixture window. The hold ends when the ingest reads the
+//! path, by the server's word (its log line or API) where the server can
+//! be asked, else by the ingest's own `connected` event. So the ingest
+//! receives the window from its first keyframe on every server, and what
+//! it writes does not depend on how fast it connected.
+//!
+//! ```text
+//!  publish ─► [server: available] ─► [server: ingest reading] ─► release ─► ... publisher exits
+//!             first_buffer and attach are timed from availability
+//! ```
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ingest::{IngestError, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerRunner};
-use media_tools::{PublishOptions, Publisher};
+use ingest::{IngestError, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
+use media_tools::flv::FlvTag;
+use media_tools::{Feed, PublishOptions, Publisher, Window};
 
 use crate::scenario::Scenario;
-use crate::server::MediaServer;
+use crate::server::{MediaServer, Word};
 
-/// A fast publish is released when the ingest connects, or after this.
-const RELEASE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long each gate waits for the server's word. MediaMTX closes a
+/// publisher that has not sent two seconds of media within its read
+/// timeout (10 s), and a held one after 10 s of silence.
+const GATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopped ingest may take to flush and finish.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// A fixture's media, read once per scenario.
+#[derive(Debug, Clone)]
+pub struct FixtureMedia {
+    pub path: PathBuf,
+    pub tags: Vec<FlvTag>,
+    /// Length of one audio frame in ms (1024 samples).
+    pub audio_frame_ms: f64,
+}
+
 pub struct StreamPlan<'a> {
     pub scenario: &'a Scenario,
-    pub fixture: Option<PathBuf>,
+    pub fixture: Option<&'a FixtureMedia>,
     pub server: &'a MediaServer,
     pub stream_id: String,
     pub dir: PathBuf,
     pub source: SourceElement,
+}
+
+/// How the ingest ended, as outcomes compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestFailure {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<&IngestError> for IngestFailure {
+    fn from(e: &IngestError) -> Self {
+        Self {
+            kind: e.kind().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// One publish: what could be delivered, and how quickly the ingest came.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseObservation {
+    /// Pictures and pairable audio frames the window holds.
+    pub video_frames: usize,
+    pub audio_frames: usize,
+    /// From availability (or the publisher's start, when the server cannot
+    /// tell) to the server's word that the ingest reads the path.
+    pub attach_ms: Option<f64>,
+    /// From the same instant to the ingest's first audio and video.
+    pub first_buffer_ms: Option<f64>,
+    /// Which instant the two figures above count from.
+    pub timed_from: &'static str,
 }
 
 /// Everything seen while a stream ran.
@@ -31,16 +86,58 @@ pub struct StreamObservation {
     pub stream_id: String,
     pub segments_dir: PathBuf,
     pub events: Vec<(Duration, WorkerEvent)>,
-    /// How the ingest ended: `Err((kind, message))` when it failed.
-    pub result: Result<(), (String, String)>,
+    pub result: Result<(), IngestFailure>,
     pub timed_out: bool,
-    /// Per publish phase: from the publisher going online (or starting, when
-    /// the server cannot tell) to the ingest's first audio and video.
-    pub first_buffer: Vec<Duration>,
+    pub phases: Vec<PhaseObservation>,
+    /// Problems on the publishing side: a gate that waited in vain (with
+    /// the server's reason), a publisher that failed.
     pub publisher_failures: Vec<String>,
     /// What the server said about the path while media flowed (publisher,
-    /// readers, byte counts), per publish phase.
+    /// readers, byte counts), per publish.
     pub server_facts: Vec<serde_json::Value>,
+}
+
+/// The ingest as the stream run drives it: its events, recorded, and
+/// whether it is connected right now.
+struct Ingest {
+    handle: WorkerHandle,
+    started: Instant,
+    finished: bool,
+    connected: bool,
+    disconnects: usize,
+}
+
+impl Ingest {
+    /// The next event, recorded; `None` once the worker has finished.
+    async fn next(&mut self, events: &mut Vec<(Duration, WorkerEvent)>) -> Option<WorkerEvent> {
+        if self.finished {
+            return std::future::pending().await;
+        }
+        let Some(event) = self.handle.next_event().await else {
+            self.finished = true;
+            return None;
+        };
+        match &event {
+            WorkerEvent::Connected { .. } => self.connected = true,
+            WorkerEvent::Disconnected { .. } => {
+                self.connected = false;
+                self.disconnects += 1;
+            }
+            _ => {}
+        }
+        events.push((self.started.elapsed(), event.clone()));
+        Some(event)
+    }
+}
+
+/// Where a publish stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Waiting for the server to make the path available.
+    Availability,
+    /// Waiting for the ingest to read it.
+    Reader,
+    Released,
 }
 
 impl StreamPlan<'_> {
@@ -49,7 +146,7 @@ impl StreamPlan<'_> {
         let mut config = WorkerConfig::new(id);
         let ingest = &self.scenario.ingest;
         config.url = Some(match &ingest.url {
-            Some(url) => url.replace("{server}", &self.server.authority()),
+            Some(url) => url.replace("{server}", self.server.authority()),
             None => self.server.url(&self.path()),
         });
         config.output_dir = self.dir.join("segments");
@@ -70,34 +167,31 @@ impl StreamPlan<'_> {
         format!("live/{}/in", self.stream_id)
     }
 
-    /// Publish phases: one, or two around a restart. A restart happens at
+    /// Publish windows: one, or two around a restart. A restart happens at
     /// the first keyframe at or after `restart_at`, so the second publisher
     /// resumes exactly where the first stopped.
-    fn phases(&self) -> Vec<PublishOptions> {
+    fn windows(&self, fixture: &FixtureMedia) -> Vec<Window> {
         let publish = &self.scenario.publish;
-        let base = PublishOptions {
-            pace: publish.pace,
-            seek: None,
-            limit: publish.stop_after,
-        };
+        let until = publish.stop_after.map(|d| d.as_millis() as u32);
         let Some(requested) = publish.restart_at else {
-            return vec![base];
+            return vec![Window {
+                from_ms: 0,
+                until_ms: until,
+            }];
         };
-        let at = self
-            .fixture
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|bytes| media_tools::flv::keyframe_at_or_after(&bytes, requested.as_millis() as u32))
-            .map_or(requested, |ms| Duration::from_millis(u64::from(ms)));
+        let at = fixture
+            .tags
+            .iter()
+            .find(|t| t.is_keyframe() && t.timestamp >= requested.as_millis() as u32)
+            .map_or(requested.as_millis() as u32, |t| t.timestamp);
         vec![
-            PublishOptions {
-                limit: Some(at),
-                ..base.clone()
+            Window {
+                from_ms: 0,
+                until_ms: Some(at),
             },
-            PublishOptions {
-                seek: Some(at),
-                limit: publish.stop_after.map(|s| s.saturating_sub(at)),
-                ..base
+            Window {
+                from_ms: at,
+                until_ms: until,
             },
         ]
     }
@@ -105,148 +199,230 @@ impl StreamPlan<'_> {
     pub async fn run(self) -> StreamObservation {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.scenario.timeout;
-        let segments_dir = self.dir.join("segments").join(&self.stream_id);
         let mut observation = StreamObservation {
             stream_id: self.stream_id.clone(),
-            segments_dir,
+            segments_dir: self.dir.join("segments").join(&self.stream_id),
             events: Vec::new(),
             result: Ok(()),
             timed_out: false,
-            first_buffer: Vec::new(),
+            phases: Vec::new(),
             publisher_failures: Vec::new(),
             server_facts: Vec::new(),
         };
-        let phases = self.phases();
-        let restarts = phases.len() > 1;
+        let windows = self.fixture.map(|f| self.windows(f)).unwrap_or_default();
+        let restarts = windows.len() > 1;
         let spawned = self
             .worker_config()
             .and_then(|config| WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn());
-        let mut worker = match spawned {
-            Ok(worker) => worker,
+        let handle = match spawned {
+            Ok(handle) => handle,
             Err(e) => {
-                observation.result = Err(failure(&e));
+                observation.result = Err(IngestFailure::from(&e));
                 return observation;
             }
         };
-        let mut finished = false;
+        let mut ingest = Ingest {
+            handle,
+            started,
+            finished: false,
+            connected: false,
+            disconnects: 0,
+        };
 
-        if let Some(fixture) = &self.fixture {
+        if let Some(fixture) = self.fixture {
             if let Some(delay) = self.scenario.publish.start_delay {
                 // The delay is the scenario's subject (a late publisher), not
                 // a wait for something to happen; events keep queueing.
                 tokio::time::sleep_until(tokio::time::Instant::from_std(started + delay)).await;
             }
-            for (phase, options) in phases.iter().enumerate() {
-                let log = self.dir.join(format!("ffmpeg-{}-{phase}.log", self.stream_id));
-                let url = self.server.url(&self.path());
-                let mut publisher = match Publisher::start(fixture, &url, options, &log) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        observation.publisher_failures.push(e.to_string());
-                        break;
-                    }
-                };
-                let publish_started = Instant::now();
-                let online = match self
-                    .server
-                    .wait_for_publisher(&self.path(), publish_started, RELEASE_DEADLINE)
-                    .await
-                {
-                    Ok(true) => Instant::now(),
-                    _ => publish_started,
-                };
-                let release_at = tokio::time::Instant::now() + RELEASE_DEADLINE;
-                let mut first_media: Option<Instant> = None;
-                loop {
-                    tokio::select! {
-                        event = worker.next_event() => match event {
-                            Some(event) => {
-                                if matches!(event, WorkerEvent::Connected { .. }) {
-                                    publisher.release();
-                                }
-                                if matches!(event, WorkerEvent::TracksValidated(_)) && first_media.is_none() {
-                                    first_media = Some(Instant::now());
-                                    // Publisher and reader are both on the path now.
-                                    if let Some(facts) = self.server.path_facts(&self.path()).await {
-                                        observation.server_facts.push(facts);
-                                    }
-                                }
-                                observation.events.push((started.elapsed(), event));
-                            }
-                            None => {
-                                finished = true;
-                                break;
-                            }
-                        },
-                        status = publisher.exited() => {
-                            match status {
-                                Ok(s) if s.success() => {}
-                                Ok(s) => observation.publisher_failures.push(format!("ffmpeg exited with {s}; see {}", log.display())),
-                                Err(e) => observation.publisher_failures.push(e.to_string()),
-                            }
-                            break;
-                        }
-                        _ = tokio::time::sleep_until(release_at), if publisher.is_held() => publisher.release(),
-                        _ = tokio::time::sleep_until(deadline) => {
-                            observation.timed_out = true;
-                            break;
-                        }
-                    }
-                }
-                if let Some(first) = first_media {
-                    observation
-                        .first_buffer
-                        .push(first.saturating_duration_since(online));
-                }
-                if finished || observation.timed_out {
+            for (index, window) in windows.iter().enumerate() {
+                let feed = Feed::new(&fixture.tags, *window);
+                let phase = self
+                    .publish(index, feed, fixture, &mut ingest, &mut observation, deadline)
+                    .await;
+                observation.phases.push(phase);
+                if ingest.finished || observation.timed_out {
                     break;
                 }
             }
         }
+        self.wind_down(ingest, windows.len(), deadline, &mut observation)
+            .await;
+        observation
+    }
 
-        // The publishers are done; a worker that waits for the stream to come
-        // back is stopped once it has seen the last one end.
-        let wanted = if self.fixture.is_some() { phases.len() } else { 0 };
-        let mut disconnects = observation
-            .events
-            .iter()
-            .filter(|(_, e)| matches!(e, WorkerEvent::Disconnected { .. }))
-            .count();
-        if observation.timed_out || (restarts && disconnects >= wanted) {
-            worker.stop();
-        }
-        // A stopped worker flushes and ends promptly; this bounds a hung one.
-        let give_up = deadline.max(tokio::time::Instant::now()) + STOP_GRACE;
-        while !finished {
+    /// One publish, from ffmpeg's start to its exit.
+    async fn publish(
+        &self,
+        index: usize,
+        feed: Feed,
+        fixture: &FixtureMedia,
+        ingest: &mut Ingest,
+        observation: &mut StreamObservation,
+        deadline: tokio::time::Instant,
+    ) -> PhaseObservation {
+        let mut phase = PhaseObservation {
+            video_frames: feed.video_frames(),
+            audio_frames: feed.pairable_audio_frames(fixture.audio_frame_ms),
+            timed_from: "availability",
+            ..PhaseObservation::default()
+        };
+        let path = self.path();
+        let log = self.dir.join(format!("ffmpeg-{}-{index}.log", self.stream_id));
+        let options = PublishOptions {
+            pace: self.scenario.publish.pace,
+            stay_connected: false,
+        };
+        let mut publisher = match Publisher::start(feed, &self.server.url(&path), &options, &log) {
+            Ok(p) => p,
+            Err(e) => {
+                observation.publisher_failures.push(e.to_string());
+                return phase;
+            }
+        };
+        let publish_started = Instant::now();
+        let mut timed_from = publish_started;
+        let mut gate = Gate::Availability;
+        let available = self.server.available(&path, publish_started, GATE_TIMEOUT);
+        tokio::pin!(available);
+        // Created once the path is available; until then it never resolves.
+        let mut reading = Box::pin(futures_util::future::Either::Left(std::future::pending::<Word>()));
+        let mut first_media = false;
+        loop {
             tokio::select! {
-                event = worker.next_event() => match event {
-                    Some(event) => {
-                        if matches!(event, WorkerEvent::Disconnected { .. }) {
-                            disconnects += 1;
-                            if restarts && disconnects >= wanted {
-                                worker.stop();
-                            }
+                word = &mut available, if gate == Gate::Availability => {
+                    match word {
+                        Word::Said { at, .. } => timed_from = at,
+                        Word::Unknown => phase.timed_from = "publisher start",
+                        Word::Silent => {
+                            observation.publisher_failures.push(format!(
+                                "path '{path}' did not become available within {GATE_TIMEOUT:?} of publishing; {}",
+                                self.server.explain(publish_started, &[&path, "closed:"])
+                            ));
+                            publisher.kill().await;
+                            break;
                         }
-                        observation.events.push((started.elapsed(), event));
                     }
-                    None => finished = true,
-                },
-                _ = tokio::time::sleep_until(deadline), if !observation.timed_out => {
-                    observation.timed_out = true;
-                    worker.stop();
+                    gate = Gate::Reader;
+                    reading = Box::pin(futures_util::future::Either::Right(
+                        self.server.reading(&path, timed_from, GATE_TIMEOUT),
+                    ));
+                    if ingest.connected && !self.server_word() {
+                        phase.attach_ms = Some(0.0);
+                        publisher.release();
+                        gate = Gate::Released;
+                    }
                 }
-                _ = tokio::time::sleep_until(give_up) => {
-                    observation.result = Err(("timeout".into(), format!("the ingest did not stop within {STOP_GRACE:?} of being asked")));
-                    return observation;
+                word = &mut reading, if gate == Gate::Reader => match word {
+                    Word::Said { at, .. } => {
+                        phase.attach_ms = Some(millis(at.saturating_duration_since(timed_from)));
+                        publisher.release();
+                        gate = Gate::Released;
+                    }
+                    // Decided by the ingest's own `connected` event instead.
+                    Word::Unknown => reading = Box::pin(futures_util::future::Either::Left(std::future::pending())),
+                    Word::Silent => {
+                        observation.publisher_failures.push(format!(
+                            "the ingest did not read path '{path}' within {GATE_TIMEOUT:?} of it becoming available; {}",
+                            self.server.explain(timed_from, &[&path])
+                        ));
+                        publisher.kill().await;
+                        break;
+                    }
+                },
+                event = ingest.next(&mut observation.events) => match event {
+                    None => {
+                        // The worker is done (refused, failed or stopped):
+                        // nobody will read what is held back.
+                        publisher.kill().await;
+                        break;
+                    }
+                    Some(WorkerEvent::Connected { .. }) if gate == Gate::Reader && !self.server_word() => {
+                        phase.attach_ms = Some(millis(timed_from.elapsed()));
+                        publisher.release();
+                        gate = Gate::Released;
+                    }
+                    Some(WorkerEvent::TracksValidated(_)) if !first_media => {
+                        first_media = true;
+                        phase.first_buffer_ms = Some(millis(timed_from.elapsed()));
+                        // Publisher and reader are both on the path now.
+                        if let Some(facts) = self.server.path_facts(&path).await {
+                            observation.server_facts.push(facts);
+                        }
+                    }
+                    Some(_) => {}
+                },
+                status = publisher.exited() => {
+                    match status {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => observation.publisher_failures.push(format!(
+                            "ffmpeg exited with {s}: {}; {}",
+                            publisher.log_tail().lines().last().unwrap_or_default(),
+                            self.server.explain(publish_started, &[&path, "closed:"])
+                        )),
+                        Err(e) => observation.publisher_failures.push(e.to_string()),
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    observation.timed_out = true;
+                    break;
                 }
             }
         }
-        observation.result = worker.wait().await.map(drop).map_err(|e| failure(&e));
-        observation
+        phase
+    }
+
+    /// Whether the server gives its word on readers (else the ingest's
+    /// `connected` event opens the gate).
+    fn server_word(&self) -> bool {
+        self.server.log().is_some() || self.server.api().is_some()
+    }
+
+    /// The publishers are done; a worker that waits for the stream to come
+    /// back is stopped once it has seen the last one end.
+    async fn wind_down(
+        &self,
+        mut ingest: Ingest,
+        phases: usize,
+        deadline: tokio::time::Instant,
+        observation: &mut StreamObservation,
+    ) {
+        let restarts = phases > 1;
+        if observation.timed_out || (restarts && ingest.disconnects >= phases) {
+            ingest.handle.stop();
+        }
+        // A stopped worker flushes and ends promptly; this bounds a hung one.
+        let give_up = deadline.max(tokio::time::Instant::now()) + STOP_GRACE;
+        while !ingest.finished {
+            tokio::select! {
+                event = ingest.next(&mut observation.events) => {
+                    if matches!(event, Some(WorkerEvent::Disconnected { .. })) && restarts && ingest.disconnects >= phases {
+                        ingest.handle.stop();
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !observation.timed_out => {
+                    observation.timed_out = true;
+                    ingest.handle.stop();
+                }
+                _ = tokio::time::sleep_until(give_up) => {
+                    observation.result = Err(IngestFailure {
+                        kind: "timeout".into(),
+                        message: format!("the ingest did not stop within {STOP_GRACE:?} of being asked"),
+                    });
+                    return;
+                }
+            }
+        }
+        observation.result = ingest
+            .handle
+            .wait()
+            .await
+            .map(drop)
+            .map_err(|e| IngestFailure::from(&e));
     }
 }
 
-/// An ingest error as (kind, message), the form outcomes compare.
-fn failure(e: &IngestError) -> (String, String) {
-    (e.kind().to_owned(), e.to_string())
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }

@@ -10,7 +10,7 @@ use crate::catalog::{self, FixtureCatalog};
 use crate::error::HarnessError;
 use crate::runner::{self, RunSettings, ScenarioResult};
 use crate::scenario::ScenarioFile;
-use crate::server::MediaServer;
+use crate::server::{MediaServer, ServerSettings};
 
 /// Environment variables the test target reads (the e2e front end sets them
 /// from its flags, so `cargo test`/nextest runs can be steered the same way).
@@ -19,6 +19,7 @@ pub const ENV_SOURCE: &str = "E2E_SOURCE";
 pub const ENV_RUN_DIR: &str = "E2E_RUN_DIR";
 pub const ENV_KEEP: &str = "E2E_KEEP_ARTIFACTS";
 pub const ENV_MEDIAMTX_IMAGE: &str = "E2E_MEDIAMTX_IMAGE";
+pub const ENV_RUN_ID: &str = "E2E_RUN_ID";
 
 pub struct Suite {
     pub root: PathBuf,
@@ -57,7 +58,7 @@ impl Suite {
 }
 
 /// Which server a run uses: `embedded` (default), `mediamtx` (a container),
-/// or `external=rtmp://host:port`.
+/// or `external=rtmp://host:port` (optionally `,api=http://host:port`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ServerChoice {
     #[default]
@@ -75,7 +76,7 @@ impl std::str::FromStr for ServerChoice {
             other => match other.strip_prefix("external=") {
                 Some(url) => Ok(Self::External(url.to_owned())),
                 None => Err(format!(
-                    "unknown server '{other}'; expected 'embedded', 'mediamtx' or 'external=rtmp://HOST:PORT'"
+                    "unknown server '{other}'; expected 'embedded', 'mediamtx' or 'external=rtmp://HOST:PORT[,api=http://HOST:PORT]'"
                 )),
             },
         }
@@ -93,19 +94,20 @@ impl ServerChoice {
     }
 
     /// Starts the server, its log going to `run_dir/server.log`.
-    pub async fn start(&self, run_dir: &Path, image: Option<&str>) -> Result<MediaServer, HarnessError> {
+    pub async fn start(
+        &self,
+        run_dir: &Path,
+        image: Option<&str>,
+        settings: &ServerSettings,
+    ) -> Result<MediaServer, HarnessError> {
         std::fs::create_dir_all(run_dir).map_err(|source| HarnessError::Io {
             path: run_dir.to_owned(),
             source,
         })?;
         let log = run_dir.join("server.log");
         match self {
-            Self::Embedded => {
-                let server = MediaServer::embedded()?;
-                server.record_log(&log)?;
-                Ok(server)
-            }
-            Self::Mediamtx => MediaServer::container(image, &log).await,
+            Self::Embedded => MediaServer::embedded(&log, settings).await,
+            Self::Mediamtx => MediaServer::container(image, &log, settings).await,
             Self::External(url) => MediaServer::external(url),
         }
     }
@@ -122,23 +124,30 @@ pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), Strin
     let run_dir = std::env::var_os(ENV_RUN_DIR)
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::artifacts::run_dir(&catalog::workspace_root()));
-    let settings = RunSettings {
+    let mut settings = RunSettings {
         source,
         keep_artifacts: std::env::var_os(ENV_KEEP).is_some(),
+        ..RunSettings::default()
     };
+    if let Ok(run_id) = std::env::var(ENV_RUN_ID)
+        && !run_id.is_empty()
+    {
+        settings.run_id = run_id;
+    }
     Ok((server, settings, run_dir))
 }
 
-/// Runs one scenario and checks expectations and snapshot. `Err` is a
-/// human-readable failure with the artifacts' location.
+/// Runs one attempt (1-based) of a scenario and checks expectations and
+/// snapshot. `Err` is a human-readable failure with the artifacts' location.
 pub async fn check_scenario(
     suite: &Suite,
     file: &ScenarioFile,
     server: &MediaServer,
     run_dir: &Path,
     settings: &RunSettings,
+    attempt: u32,
 ) -> Result<ScenarioResult, (Option<ScenarioResult>, String)> {
-    let mut result = runner::run_scenario(file, &suite.fixtures, server, run_dir, settings)
+    let mut result = runner::run_scenario(file, &suite.fixtures, server, run_dir, settings, attempt)
         .await
         .map_err(|e| (None, e.to_string()))?;
     if let Err(diff) = crate::snapshot::check(file, &result.outcome, &suite.snapshot_dir()) {

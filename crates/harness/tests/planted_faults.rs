@@ -4,7 +4,7 @@
 //! planted fault applies to the whole process.
 
 use harness::runner::{self, RunSettings};
-use harness::server::MediaServer;
+use harness::server::{MediaServer, ServerSettings};
 use harness::suite::Suite;
 use ingest::planted::{Fault, plant};
 
@@ -14,14 +14,17 @@ async fn problems_with(fault: Option<Fault>) -> Vec<String> {
     let file = suite
         .scenario("happy-path-fast")
         .expect("the suite has happy-path-fast");
-    let server = MediaServer::embedded().expect("embedded server");
     let run_dir = tempfile::tempdir().unwrap();
+    let server = MediaServer::embedded(&run_dir.path().join("server.log"), &ServerSettings::default())
+        .await
+        .expect("embedded server");
     let result = runner::run_scenario(
         file,
         &suite.fixtures,
         &server,
         run_dir.path(),
         &RunSettings::default(),
+        1,
     )
     .await
     .expect("the scenario runs");

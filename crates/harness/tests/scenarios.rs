@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use harness::server::ServerSettings;
 use harness::suite::{self, Suite};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -58,10 +59,15 @@ fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
         // each trial gets a run folder of its own holding its server.log.
         let trial_dir = run_dir.join(file.name.replace('/', "-"));
         let server = choice
-            .start(&trial_dir, image.as_deref())
+            .start(&trial_dir, image.as_deref(), &ServerSettings::default())
             .await
             .map_err(|e| e.to_string())?;
-        let checked = suite::check_scenario(suite, file, &server, &trial_dir, &settings).await;
+        // nextest retries a failed trial in a new process and numbers it.
+        let attempt = std::env::var("NEXTEST_ATTEMPT")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1);
+        let checked = suite::check_scenario(suite, file, &server, &trial_dir, &settings, attempt).await;
         server.shutdown().await;
         checked.map(|_| ()).map_err(|(_, message)| Failed::from(message))
     })

@@ -5,7 +5,7 @@
 //! passes.
 
 use harness::runner::{self, Observed, RunSettings};
-use harness::server::MediaServer;
+use harness::server::{MediaServer, ServerSettings};
 use harness::suite::Suite;
 use ingest::{MediaKind, WorkerEvent};
 
@@ -16,10 +16,19 @@ async fn observe_happy_path(suite: &Suite, run_dir: &std::path::Path) -> Observe
     let file = suite
         .scenario("happy-path-fast")
         .expect("the suite has happy-path-fast");
-    let server = MediaServer::embedded().expect("embedded server");
-    runner::observe(file, &suite.fixtures, &server, run_dir, &RunSettings::default())
+    let server = MediaServer::embedded(&run_dir.join("server.log"), &ServerSettings::default())
         .await
-        .expect("the scenario runs")
+        .expect("embedded server");
+    runner::observe(
+        file,
+        &suite.fixtures,
+        &server,
+        run_dir,
+        &RunSettings::default(),
+        1,
+    )
+    .await
+    .expect("the scenario runs")
 }
 
 fn problems(suite: &Suite, observed: &Observed) -> Vec<String> {

@@ -14,7 +14,9 @@ pub enum WorkerEvent {
         attempt: u32,
         url: String,
     },
-    /// The server sent the first bytes of the stream.
+    /// The first bytes of the stream came from the server (rtmpsrc hands
+    /// them over a block of 4096 bytes at a time, rtmp2src a message at a
+    /// time).
     Connected {
         connection: u32,
     },

@@ -4,8 +4,11 @@
 //! cut plus the target duration, so every video segment starts with a
 //! keyframe and lasts at least the target (a 2-s GOP with 6-s segments cuts
 //! at 6, 12, ...; a 4-s GOP at 8, 16, ...). Audio is cut at the same instants:
-//! an audio frame belongs to the segment that holds its midpoint. Audio that
-//! might lie past a cut not decided yet waits until video decides it.
+//! an audio frame belongs to the segment that holds its midpoint, and audio
+//! whose midpoint precedes the first picture belongs to none (so what a
+//! reader got before its first keyframe never changes the first segment).
+//! Audio that might lie past a cut not decided yet waits until video
+//! decides it.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -229,9 +232,9 @@ impl<P> Segmenter<P> {
         let mut trimmed = 0;
         while let Some(frame) = self.pending_audio.front() {
             if self.audio.is_none() {
-                // Audio wholly before the first picture has no video segment
-                // to pair with.
-                if frame.pts + frame.duration <= video_start {
+                // Audio before the first picture (by its midpoint, the rule
+                // of every cut) has no video segment to pair with.
+                if frame.midpoint() < video_start {
                     self.pending_audio.pop_front();
                     trimmed += 1;
                     continue;

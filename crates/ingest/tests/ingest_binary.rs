@@ -57,8 +57,8 @@ async fn once_exits_zero_when_the_stream_ends_and_ctrl_c_flushes() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default());
-    publisher.finish(DEADLINE).await.unwrap();
+    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
+    publisher.finish_cleanly(DEADLINE).await.unwrap();
     let stdout = child.stdout.take().unwrap();
     let status = tokio::task::spawn_blocking(move || {
         let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
@@ -82,12 +82,14 @@ async fn once_exits_zero_when_the_stream_ends_and_ctrl_c_flushes() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let _publisher = world.publish(&fixture, &id, &PublishOptions::default());
+    let _publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
     let pid = child.id().to_string();
     let stdout = child.stdout.take().unwrap();
     let (status, events) = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let mut events = read_until(&mut lines, |e| e["event"] == "tracks_validated");
+        // Once a first pair is written, so both tracks have media in the
+        // pair the stop cuts short.
+        let mut events = read_until(&mut lines, |e| e["event"] == "segment_written");
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
         events.extend(read_until(&mut lines, |e| e["event"] == "finished"));
         (child.wait().unwrap(), events)

@@ -127,6 +127,11 @@ impl FixtureRecipe {
         }
     }
 
+    /// How long one AAC frame (1024 samples) lasts, in milliseconds.
+    pub fn audio_frame_ms(&self) -> f64 {
+        1024.0 * 1000.0 / f64::from(self.sample_rate)
+    }
+
     /// Pictures between keyframes.
     pub fn gop_frames(&self) -> u32 {
         (self.gop_s * f64::from(self.fps)).round().max(1.0) as u32

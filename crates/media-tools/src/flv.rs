@@ -1,6 +1,6 @@
-//! Just enough FLV to split a file at a tag boundary: a fast-paced publish
-//! hands ffmpeg the start of a fixture, waits until the ingest is connected,
-//! then sends the rest at full speed.
+//! Just enough FLV to take a fixture apart into tags and put tags back
+//! together into a stream: a publish is assembled from a fixture's tags
+//! ([`crate::feed`]) and fed to ffmpeg through a pipe.
 
 /// FLV header (9 bytes) plus the first PreviousTagSize field (4 bytes).
 const PREAMBLE: usize = 13;
@@ -33,17 +33,38 @@ pub struct FlvTag {
 
 pub const AUDIO: u8 = 8;
 pub const VIDEO: u8 = 9;
+const AVC_CODEC_ID: u8 = 7;
+const AAC_FORMAT: u8 = 10;
 
 impl FlvTag {
     /// An AVC or AAC sequence header (packet type 0): configuration, not
     /// a frame.
     pub fn is_sequence_header(&self) -> bool {
-        self.body.get(1) == Some(&0)
+        self.packet_type() == Some(0)
     }
 
-    /// An audio or video frame, not configuration or metadata.
+    /// An audio or video frame: not configuration, metadata or an AVC end
+    /// of sequence.
     pub fn is_frame(&self) -> bool {
-        (self.kind == AUDIO || self.kind == VIDEO) && !self.is_sequence_header()
+        match self.kind {
+            AUDIO | VIDEO => self.packet_type().is_none_or(|t| t == 1),
+            _ => false,
+        }
+    }
+
+    /// The AVC or AAC packet type; `None` for codecs without one.
+    fn packet_type(&self) -> Option<u8> {
+        let first = *self.body.first()?;
+        let has_packet_type = match self.kind {
+            VIDEO => first & 0x0f == AVC_CODEC_ID,
+            AUDIO => first >> 4 == AAC_FORMAT,
+            _ => false,
+        };
+        if has_packet_type {
+            self.body.get(1).copied()
+        } else {
+            None
+        }
     }
 
     /// A video keyframe carrying a picture: frame type 1, AVC packet type 1
@@ -51,6 +72,23 @@ impl FlvTag {
     pub fn is_keyframe(&self) -> bool {
         self.kind == VIDEO && self.body.first().is_some_and(|b| b >> 4 == 1) && self.body.get(1) == Some(&1)
     }
+}
+
+/// The FLV file header (audio and video flags set) and the first
+/// PreviousTagSize: what every stream starts with.
+pub fn header() -> Vec<u8> {
+    b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec()
+}
+
+/// Appends one tag with its trailing PreviousTagSize.
+pub fn write_tag(out: &mut Vec<u8>, tag: &FlvTag) {
+    let size = (tag.body.len() as u32).to_be_bytes();
+    let ts = tag.timestamp.to_be_bytes();
+    out.extend_from_slice(&[
+        tag.kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0,
+    ]);
+    out.extend_from_slice(&tag.body);
+    out.extend_from_slice(&((TAG_HEADER + tag.body.len()) as u32).to_be_bytes());
 }
 
 /// Every tag of an FLV file, in file order. `None` if not FLV.
@@ -78,44 +116,43 @@ pub fn keyframe_at_or_after(flv: &[u8], ms: u32) -> Option<u32> {
         .map(|t| t.timestamp)
 }
 
-/// Byte offset, in a file of `len` bytes with these `tags`, of the first
-/// tag whose timestamp is at or after `ms` (`len` if there is none).
-pub fn offset_at(tags: &[(usize, u32)], ms: u32, len: usize) -> usize {
-    tags.iter()
-        .find(|(_, ts)| *ts >= ms)
-        .map_or(len, |(offset, _)| *offset)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tag(kind: u8, ms: u32, body: &[u8]) -> Vec<u8> {
-        let size = (body.len() as u32).to_be_bytes();
-        let ts = ms.to_be_bytes();
-        let mut t = vec![
-            kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0,
-        ];
-        t.extend_from_slice(body);
-        t.extend_from_slice(&((TAG_HEADER + body.len()) as u32).to_be_bytes());
+        let mut t = Vec::new();
+        write_tag(
+            &mut t,
+            &FlvTag {
+                kind,
+                timestamp: ms,
+                body: body.to_vec(),
+            },
+        );
         t
     }
 
     #[test]
-    fn finds_the_first_tag_at_or_after_a_time() {
-        let mut file = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
-        let first = file.len();
-        file.extend(tag(9, 0, &[1, 2, 3]));
-        let second = file.len();
-        file.extend(tag(8, 500, &[4]));
-        let third = file.len();
-        file.extend(tag(9, 1000, &[5, 6]));
-        let found = tags(&file).unwrap();
-        assert_eq!(found, [(first, 0), (second, 500), (third, 1000)]);
-        assert_eq!(offset_at(&found, 0, file.len()), first);
-        assert_eq!(offset_at(&found, 1, file.len()), second);
-        assert_eq!(offset_at(&found, 600, file.len()), third);
-        assert_eq!(offset_at(&found, 5000, file.len()), file.len());
+    fn reads_tags_back_as_written() {
+        let written = [
+            FlvTag {
+                kind: VIDEO,
+                timestamp: 0,
+                body: vec![1, 2, 3],
+            },
+            FlvTag {
+                kind: AUDIO,
+                timestamp: 0x0100_0005,
+                body: vec![4],
+            },
+        ];
+        let mut file = header();
+        for t in &written {
+            write_tag(&mut file, t);
+        }
+        assert_eq!(read_tags(&file).unwrap(), written);
+        assert_eq!(tags(&file).unwrap()[1].1, 0x0100_0005, "extended timestamp byte");
         assert_eq!(tags(b"not flv at all"), None);
         let mut with_keys = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
         with_keys.extend(tag(9, 0, &[0x17, 0, 0]));
@@ -125,5 +162,17 @@ mod tests {
         assert_eq!(keyframe_at_or_after(&with_keys, 1), Some(2021));
         assert_eq!(keyframe_at_or_after(&with_keys, 0), Some(0));
         assert_eq!(keyframe_at_or_after(&with_keys, 2022), None);
+        let end_of_sequence = FlvTag {
+            kind: VIDEO,
+            timestamp: 0,
+            body: vec![0x17, 2, 0, 0, 0],
+        };
+        assert!(!end_of_sequence.is_frame() && !end_of_sequence.is_sequence_header());
+        let mp3 = FlvTag {
+            kind: AUDIO,
+            timestamp: 0,
+            body: vec![0x2f, 0],
+        };
+        assert!(mp3.is_frame());
     }
 }

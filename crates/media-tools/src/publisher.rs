@@ -1,60 +1,81 @@
-//! An ffmpeg child process publishing a fixture over RTMP, codec copy, the
-//! way a real encoder would. Killed when dropped, so no test or Ctrl-C leaves
-//! one behind; its stderr goes to a log file kept with the run's artifacts.
+//! An ffmpeg child process publishing a [`Feed`] over RTMP, codec copy, the
+//! way a real encoder would. Killed when dropped, so no test or Ctrl-C
+//! leaves one behind; its stderr goes to a log file kept with the run's
+//! artifacts.
 //!
-//! Realtime pace is ffmpeg's `-re`. Fast pace cannot simply drop `-re`: a
-//! reader is refused until a publisher exists, so it would miss most of a
-//! stream that is over in a fraction of a second. Instead ffmpeg reads the
-//! fixture from stdin; we feed the first second (enough for ffmpeg to probe
-//! and announce the stream), and [`Publisher::release`] sends the rest, once
-//! the reader is in place, at [`FAST_SPEED`] times realtime: as fast as the
-//! ingest can go, but not a burst that overflows a relay's per-reader queue
-//! (MediaMTX discards frames past 512 queued).
+//! ffmpeg reads FLV from a pipe: the feed's head goes in at once, then the
+//! publisher holds until [`Publisher::release`], then the body is written
+//! paced by its timestamps, at realtime or [`FAST_SPEED`] times realtime
+//! (fast enough for the ingest, not a burst that overflows a server's
+//! per-reader queue; MediaMTX discards past 512 units). Pacing here rather
+//! than with ffmpeg's `-re` keeps the hold out of ffmpeg's clock.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{oneshot, watch};
+
 use crate::error::ToolError;
+use crate::feed::Feed;
+use crate::flv::{self, FlvTag};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pace {
-    /// `-re`: frames leave at their timestamps, like a live encoder.
+    /// Frames leave at their timestamps, like a live encoder.
     #[default]
     Realtime,
-    /// As fast as the server accepts them.
+    /// [`FAST_SPEED`] times realtime.
     Fast,
+}
+
+impl Pace {
+    fn speed(self) -> u32 {
+        match self {
+            Self::Realtime => 1,
+            Self::Fast => FAST_SPEED,
+        }
+    }
+}
+
+/// Speed of a fast-paced publish, relative to realtime.
+pub const FAST_SPEED: u32 = 20;
+
+/// How far the feed has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Progress {
+    Starting,
+    /// The head is in ffmpeg's pipe; the body waits for the release.
+    Holding,
+    Releasing,
+    /// Every body tag is in the pipe.
+    BodySent,
+    /// The pipe is closed: ffmpeg finishes and disconnects.
+    Done,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct PublishOptions {
     pub pace: Pace,
-    /// Start this far into the fixture (`-ss`).
-    pub seek: Option<Duration>,
-    /// Publish only this much media (`-t`).
-    pub limit: Option<Duration>,
+    /// After the body, stay connected (silent) until [`Publisher::finish`],
+    /// instead of ending the stream.
+    pub stay_connected: bool,
 }
-
-/// How much of a fast-paced fixture is fed before the gate opens.
-const GATE_MS: u32 = 1000;
-
-/// Speed of a fast-paced publish, relative to realtime.
-pub const FAST_SPEED: u32 = 20;
-
-/// Granularity of fast pacing: media is written in slices this long.
-const SLICE_MS: u32 = 200;
 
 pub struct Publisher {
     child: tokio::process::Child,
     log: PathBuf,
-    /// Fast pace: opens the gate for the rest of the fixture.
-    held_back: Option<tokio::sync::oneshot::Sender<()>>,
+    release: Option<oneshot::Sender<()>>,
+    finish: Option<oneshot::Sender<()>>,
+    progress: watch::Receiver<Progress>,
 }
 
 impl Publisher {
-    /// Starts `ffmpeg [-re] -i FIXTURE -c copy -f flv URL`.
-    pub fn start(fixture: &Path, url: &str, options: &PublishOptions, log: &Path) -> Result<Self, ToolError> {
+    /// Starts `ffmpeg -f flv -i pipe:0 -copyinkf -c copy -f flv URL` and
+    /// writes the feed's head.
+    pub fn start(feed: Feed, url: &str, options: &PublishOptions, log: &Path) -> Result<Self, ToolError> {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -64,34 +85,14 @@ impl Publisher {
                 source,
             })?;
         let mut command = tokio::process::Command::new("ffmpeg");
-        command.args(["-hide_banner", "-loglevel", "info"]);
-        if let Some(seek) = options.seek {
-            command.args(["-ss", &format!("{:.3}", seek.as_secs_f64())]);
-        }
-        let fixture_bytes = match options.pace {
-            Pace::Realtime => {
-                command
-                    .args(["-nostdin", "-re", "-i"])
-                    .arg(fixture)
-                    .stdin(Stdio::null());
-                None
-            }
-            Pace::Fast => {
-                let bytes = std::fs::read(fixture).map_err(|source| ToolError::Io {
-                    path: fixture.to_owned(),
-                    source,
-                })?;
-                command
-                    .args(["-analyzeduration", "500000", "-f", "flv", "-i", "pipe:0"])
-                    .stdin(Stdio::piped());
-                Some(bytes)
-            }
-        };
-        if let Some(limit) = options.limit {
-            command.args(["-t", &format!("{:.3}", limit.as_secs_f64())]);
-        }
         command
-            .args(["-c", "copy", "-f", "flv", url])
+            .args(["-hide_banner", "-loglevel", "info"])
+            // Probe half a second of the lead-in, then start: ffmpeg must not
+            // wait for data the hold keeps back.
+            .args(["-analyzeduration", "500000", "-f", "flv", "-i", "pipe:0"])
+            // The lead-in starts with pictures that are not keyframes.
+            .args(["-copyinkf", "-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file))
             .kill_on_drop(true);
@@ -99,47 +100,58 @@ impl Publisher {
             program: "ffmpeg",
             source,
         })?;
-        let held_back = match fixture_bytes {
-            None => None,
-            Some(bytes) => {
-                let tags = crate::flv::tags(&bytes).ok_or_else(|| ToolError::Output {
-                    program: "ffmpeg",
-                    reason: format!(
-                        "{} is not an FLV file; fast pace needs FLV fixtures",
-                        fixture.display()
-                    ),
-                })?;
-                let stdin = child.stdin.take().expect("stdin is piped");
-                let (release, released) = tokio::sync::oneshot::channel::<()>();
-                // Even the head can exceed a pipe's buffer, so a task writes
-                // everything rather than the caller.
-                tokio::spawn(feed_fast(bytes, tags, stdin, released));
-                Some(release)
-            }
-        };
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let (release, released) = oneshot::channel();
+        let (finish, finished) = oneshot::channel();
+        let (progress_tx, progress) = watch::channel(Progress::Starting);
+        let hold_after = options.stay_connected.then_some(finished);
+        tokio::spawn(feed_ffmpeg(
+            stdin,
+            feed,
+            options.pace.speed(),
+            released,
+            hold_after,
+            progress_tx,
+        ));
         Ok(Self {
             child,
             log: log.to_owned(),
-            held_back,
+            release: Some(release),
+            finish: Some(finish),
+            progress,
         })
     }
 
-    /// Fast pace: send the rest of the fixture now (no-op otherwise).
+    /// Sends the body now (no-op once released).
     pub fn release(&mut self) {
-        if let Some(release) = self.held_back.take() {
+        if let Some(release) = self.release.take() {
             let _ = release.send(());
         }
     }
 
-    /// Whether a fast-paced publish is still waiting for [`Self::release`].
+    /// Whether the body still waits for [`Self::release`].
     pub fn is_held(&self) -> bool {
-        self.held_back.is_some()
+        self.release.is_some()
     }
 
-    /// Waits for ffmpeg to exit, killing it after `timeout`. A held fast
-    /// publish is released first, since it could never end otherwise.
+    /// Ends a publish that stays connected after its body (no-op otherwise).
+    pub fn finish(&mut self) {
+        if let Some(finish) = self.finish.take() {
+            let _ = finish.send(());
+        }
+    }
+
+    /// Resolves once the feed has reached `stage`.
+    pub async fn reached(&mut self, stage: Progress) {
+        let _ = self.progress.wait_for(|p| *p >= stage).await;
+    }
+
+    /// Waits for ffmpeg to exit, killing it after `timeout`. A held publish
+    /// is released (and a connected one finished) first, since it could
+    /// never end otherwise.
     pub async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus, ToolError> {
         self.release();
+        self.finish();
         match tokio::time::timeout(timeout, self.child.wait()).await {
             Ok(status) => status.map_err(|source| ToolError::Spawn {
                 program: "ffmpeg",
@@ -156,7 +168,7 @@ impl Publisher {
     }
 
     /// Resolves when ffmpeg exits. Unlike [`Self::wait`] it neither releases
-    /// a held publish nor times out, so it can sit in a `select!`.
+    /// nor times out, so it can sit in a `select!`.
     pub async fn exited(&mut self) -> Result<ExitStatus, ToolError> {
         self.child.wait().await.map_err(|source| ToolError::Spawn {
             program: "ffmpeg",
@@ -165,17 +177,26 @@ impl Publisher {
     }
 
     /// Waits for a clean exit, with the log's tail as the error otherwise.
-    pub async fn finish(&mut self, timeout: Duration) -> Result<(), ToolError> {
+    pub async fn finish_cleanly(&mut self, timeout: Duration) -> Result<(), ToolError> {
         let status = self.wait(timeout).await?;
         if status.success() {
             return Ok(());
         }
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         Err(ToolError::Failed {
             program: "ffmpeg",
             status: status.to_string(),
-            stderr: crate::error::tail(&log, 15),
+            stderr: self.log_tail(),
         })
+    }
+
+    /// The last lines ffmpeg wrote, to say why it failed.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        crate::error::tail(&log, 15)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     pub async fn kill(&mut self) {
@@ -183,33 +204,61 @@ impl Publisher {
     }
 }
 
-/// Writes the head of an FLV file, waits for the release, then the rest in
-/// slices paced at [`FAST_SPEED`] times realtime. Dropping stdin at the end
-/// tells ffmpeg the stream is over.
-async fn feed_fast(
-    bytes: Vec<u8>,
-    tags: Vec<(usize, u32)>,
+/// Writes the head, waits for the release, then the body paced at `speed`
+/// times realtime; with `hold_after`, keeps the pipe open until told.
+/// Closing the pipe tells ffmpeg the stream is over.
+async fn feed_ffmpeg(
     mut stdin: tokio::process::ChildStdin,
-    released: tokio::sync::oneshot::Receiver<()>,
+    feed: Feed,
+    speed: u32,
+    released: oneshot::Receiver<()>,
+    hold_after: Option<oneshot::Receiver<()>>,
+    progress: watch::Sender<Progress>,
 ) {
-    use tokio::io::AsyncWriteExt;
-    let offset_at = |ms: u32| crate::flv::offset_at(&tags, ms, bytes.len());
-    let head = offset_at(GATE_MS);
-    if stdin.write_all(&bytes[..head]).await.is_err() || released.await.is_err() {
+    if stdin.write_all(&feed.head_bytes()).await.is_err() || stdin.flush().await.is_err() {
+        progress.send_replace(Progress::Done);
         return;
     }
-    let start = tokio::time::Instant::now();
-    let mut written = head;
-    let mut media_ms = GATE_MS;
-    while written < bytes.len() {
-        media_ms += SLICE_MS;
-        let until = offset_at(media_ms).max(written);
-        if stdin.write_all(&bytes[written..until]).await.is_err() {
-            return;
-        }
-        written = until;
-        let due = start + Duration::from_millis(u64::from((media_ms - GATE_MS) / FAST_SPEED));
-        // Pacing, not waiting for an event: this is what "20x realtime" means.
-        tokio::time::sleep_until(due).await;
+    progress.send_replace(Progress::Holding);
+    if released.await.is_err() {
+        progress.send_replace(Progress::Done);
+        return;
     }
+    progress.send_replace(Progress::Releasing);
+    if write_paced(&mut stdin, &feed.body, speed).await.is_ok() {
+        progress.send_replace(Progress::BodySent);
+        if let Some(hold) = hold_after {
+            let _ = hold.await;
+        }
+    }
+    drop(stdin);
+    progress.send_replace(Progress::Done);
+}
+
+/// Writes each tag when its time comes: `speed` times faster than its
+/// timestamps say, counted from the first tag. Pacing, not waiting for an
+/// event: this is what "realtime" means.
+async fn write_paced(
+    stdin: &mut tokio::process::ChildStdin,
+    body: &[FlvTag],
+    speed: u32,
+) -> std::io::Result<()> {
+    let Some(first) = body.first() else {
+        return Ok(());
+    };
+    let start = tokio::time::Instant::now();
+    let mut chunk = Vec::new();
+    for tag in body {
+        let offset = Duration::from_millis(u64::from(tag.timestamp.saturating_sub(first.timestamp)));
+        let due = start + offset / speed;
+        if due > tokio::time::Instant::now() && !chunk.is_empty() {
+            stdin.write_all(&chunk).await?;
+            stdin.flush().await?;
+            chunk.clear();
+        }
+        tokio::time::sleep_until(due).await;
+        flv::write_tag(&mut chunk, tag);
+    }
+    stdin.write_all(&chunk).await?;
+    stdin.flush().await
 }

@@ -8,7 +8,7 @@ mod client;
 
 use std::time::{Duration, Instant};
 
-use client::{Client, video};
+use client::{ANALYSIS_MS, Client, video};
 use rtmp_server::{RtmpServer, ServerConfig};
 
 const PATHS: usize = 64;
@@ -60,15 +60,16 @@ fn main() {
     let mut threads = Vec::new();
     for path in 0..PATHS {
         let mut publisher = Client::publisher(&server, &format!("live/p{path}"), "in");
-        publisher.publish_video(video(0, true, FRAME_BYTES), 0);
         let mut reader = Client::reader(&server, &format!("live/p{path}"), "in");
         threads.push(std::thread::spawn(move || {
             let start = Instant::now();
             let mut frame = 1u64;
             while Instant::now() < stop_at {
+                // Timestamps go on after the analysed lead-in; the reader's
+                // video starts at the first IDR.
                 publisher.publish_video(
-                    video(frame, frame.is_multiple_of(GOP_FRAMES), FRAME_BYTES),
-                    (frame * 1000 / FPS) as u32,
+                    video(frame, frame % GOP_FRAMES == 1, FRAME_BYTES),
+                    ANALYSIS_MS + (frame * 1000 / FPS) as u32,
                 );
                 frame += 1;
                 // A live encoder's pace: the next frame is due at frame/FPS.

@@ -7,7 +7,7 @@ mod client;
 
 use std::time::{Duration, Instant};
 
-use client::{Client, sequence_of, video};
+use client::{ANALYSIS_MS, Client, sequence_of, video};
 use rml_rtmp::sessions::ClientSessionEvent;
 use rtmp_server::{RtmpServer, ServerConfig};
 
@@ -18,18 +18,20 @@ const FRAME_BYTES: usize = 6_000;
 
 fn main() {
     let server = RtmpServer::start(ServerConfig::default()).expect("server");
+
     let mut publisher = Client::publisher(&server, "live/bench", "in");
-    publisher.publish_video(video(0, true, FRAME_BYTES), 0);
     let mut reader = Client::reader(&server, "live/bench", "in");
 
     let mut latencies = Vec::with_capacity(MESSAGES);
     for sequence in 1..=(WARMUP + MESSAGES) as u64 {
         let sent = Instant::now();
+        // The reader's video starts at an IDR (as with MediaMTX): the first
+        // frame after it joined is one.
         publisher.publish_video(
-            video(sequence, sequence % 60 == 0, FRAME_BYTES),
-            sequence as u32 * 33,
+            video(sequence, sequence % 60 == 1, FRAME_BYTES),
+            ANALYSIS_MS + sequence as u32 * 33,
         );
-        reader.wait_for(|e| matches!(e, ClientSessionEvent::VideoDataReceived { data, .. } if data.len() == FRAME_BYTES && sequence_of(data) == sequence));
+        reader.wait_for(|e| matches!(e, ClientSessionEvent::VideoDataReceived { data, .. } if sequence_of(data) == sequence));
         if sequence as usize > WARMUP {
             latencies.push(sent.elapsed());
         }

@@ -178,6 +178,36 @@ mod tests {
     }
 
     #[test]
+    fn with_a_gop_cache_a_reader_starts_at_the_cached_idr() {
+        use crate::media::h264;
+        use crate::media::tracks::VideoTrack;
+        let tracks = Tracks {
+            video: Some(VideoTrack::new(
+                Bytes::from_static(&[0x67, 1]),
+                Bytes::from_static(&[0x68, 2]),
+            )),
+            audio: None,
+        };
+        let mut relay = PathRelay::new(tracks, 8, Some(GopCache::new(100, 1 << 20)));
+        let frame = |ts: u32, key: bool| {
+            let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            body.extend_from_slice(&h264::join_avcc([&[if key { 0x65 } else { 0x41 }, 0][..]]));
+            Tag {
+                kind: TagKind::Video,
+                timestamp: ts,
+                body: Bytes::from(body),
+            }
+        };
+        for (ts, key) in [(0, false), (33, true), (66, false), (100, false)] {
+            relay.publish(&frame(ts, key)).unwrap();
+        }
+        let mut joined = relay.add_reader(1, Arc::default());
+        let first = joined.units.try_recv().unwrap();
+        assert!(first.is_idr(), "the cache starts at the IDR");
+        assert_eq!(std::iter::from_fn(|| joined.units.try_recv().ok()).count(), 2);
+    }
+
+    #[test]
     fn readers_that_left_are_dropped() {
         let mut relay = audio_relay(4);
         drop(relay.add_reader(7, Arc::default()));

@@ -1,47 +1,45 @@
-//! The harness-facing API: snapshots, kicks, log lines.
+//! The server's own account of itself: library snapshots, kicks and the
+//! HTTP Control API, with MediaMTX's shapes, against real publishers and
+//! readers.
 
 mod common;
 
 use common::*;
-use rtmp_server::{ConnState, RtmpServer, ServerConfig, ServerError};
+use rtmp_server::{ConnState, ItemList, PathInfo, RtmpServer, ServerConfig, ServerError};
 use std::time::Duration;
 
 #[tokio::test]
-async fn snapshots_describe_publisher_and_reader() {
+async fn snapshots_and_the_http_api_describe_publisher_and_reader() {
     let dir = tempfile::tempdir().unwrap();
-    let file = fixture(dir.path(), 3, 30).await;
-    let server = start_server();
+    let file = fixture(dir.path(), 4, 30).await;
+    let server = RtmpServer::start(ServerConfig::with_api()).unwrap();
     let mut log = LogWatch::new(&server);
     let url = server.url("live/api/in");
 
-    let publisher = GatedPublisher::start(&file, &url).await;
-    server.wait_for_publisher("live/api/in", DEADLINE).await.unwrap();
+    let publisher = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/api/in", DEADLINE).await.unwrap();
     let publishing = log.wait_for(&["is publishing to path 'live/api/in'"]).await;
     assert!(
         publishing.starts_with("INF [RTMP] [conn 127.0.0.1:"),
         "{publishing}"
     );
-    assert!(
-        publishing.ends_with("2 tracks (H264, MPEG-4 Audio)"),
-        "{publishing}"
-    );
 
     let mut reader = ffmpeg_decoder(&url).spawn().unwrap();
-    log.wait_for(&["is reading from path 'live/api/in'"]).await;
+    log.wait_for(&["is reading from path 'live/api/in', 2 tracks (H264, MPEG-4 Audio)"])
+        .await;
 
     let paths = server.paths();
     assert_eq!(paths.len(), 1);
     let path = &paths[0];
     assert_eq!(path.name, "live/api/in");
-    assert!(path.ready);
+    assert!(path.available && path.ready && path.online);
     assert_eq!(path.tracks, vec!["H264", "MPEG-4 Audio"]);
     assert_eq!(path.readers.len(), 1);
-    assert!(path.inbound_bytes > 0 && path.outbound_bytes > 0);
 
     let conns = server.connections();
     let states: Vec<_> = conns.iter().map(|c| c.state).collect();
     assert_eq!(states, vec![ConnState::Publish, ConnState::Read]);
-    assert_eq!(conns[0].id, path.source.id);
+    assert_eq!(conns[0].id, path.source.as_ref().unwrap().id);
     assert_eq!(conns[1].id, path.readers[0].id);
     assert!(
         conns
@@ -49,12 +47,40 @@ async fn snapshots_describe_publisher_and_reader() {
             .all(|c| c.path == "live/api/in" && c.inbound_bytes > 0)
     );
 
-    let json = serde_json::to_value(&conns).unwrap();
-    assert_eq!(json[1]["state"], "read");
-    assert!(json[0]["remoteAddr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    // The same facts over HTTP, in MediaMTX's JSON.
+    let api = format!("http://{}", server.api_addr().unwrap());
+    let list: ItemList<PathInfo> = reqwest::get(format!("{api}/v3/paths/list"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((list.item_count, list.page_count), (1, 1));
+    assert_eq!(list.items[0].name, "live/api/in");
+    let raw: serde_json::Value = reqwest::get(format!("{api}/v3/rtmpconns/list"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(raw["items"][1]["state"], "read");
+    let missing = reqwest::get(format!("{api}/v3/paths/get/live/none/in"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.text().await.unwrap(),
+        r#"{"status":"error","error":"path not found"}"#
+    );
+    log.wait_for(&["ERR [API] path not found"]).await;
 
-    // Kicking the reader closes it and only it.
-    assert!(server.kick(&conns[1].id));
+    // Kicking the reader through the API closes it and only it.
+    let kicked = reqwest::Client::new()
+        .post(format!("{api}/v3/rtmpconns/kick/{}", conns[1].id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kicked.text().await.unwrap(), r#"{"status":"ok"}"#);
     log.wait_for(&["closed: terminated"]).await;
     wait_exit(&mut reader).await;
     assert!(!server.kick("no-such-id"));
@@ -66,10 +92,10 @@ async fn snapshots_describe_publisher_and_reader() {
 }
 
 #[tokio::test]
-async fn wait_for_publisher_times_out() {
+async fn wait_for_stream_times_out() {
     let server = start_server();
     let err = server
-        .wait_for_publisher("live/never/in", Duration::from_millis(50))
+        .wait_for_stream("live/never/in", Duration::from_millis(50))
         .await
         .unwrap_err();
     assert!(matches!(err, ServerError::PublisherTimeout { .. }), "{err}");
@@ -88,6 +114,7 @@ fn start_reports_bind_errors_and_urls() {
         server.url("/live/a/in"),
         format!("rtmp://127.0.0.1:{port}/live/a/in")
     );
+    assert!(server.api_addr().is_none(), "no API unless asked for");
     server.shutdown();
 }
 

@@ -1,44 +1,26 @@
-//! Real clients read back what a real client publishes.
+//! Real clients (ffprobe, ffmpeg, GStreamer's two RTMP sources) read back
+//! what a real client publishes.
 
 mod common;
 
 use common::*;
 use rstest::rstest;
+use rtmp_server::RtmpServer;
 
-#[rstest]
-#[case::realtime(true)]
-#[case::as_fast_as_possible(false)]
 #[tokio::test]
-async fn ffprobe_sees_h264_and_aac(#[case] realtime: bool) {
+async fn ffprobe_sees_h264_and_aac() {
     let dir = tempfile::tempdir().unwrap();
     let file = fixture(dir.path(), 4, 30).await;
     let server = start_server();
     let url = server.url("live/probe/in");
-
-    let mut log = LogWatch::new(&server);
-    let codecs = if realtime {
-        let mut publisher = publish_realtime(&file, &url);
-        server
-            .wait_for_publisher("live/probe/in", DEADLINE)
-            .await
-            .unwrap();
-        let codecs = probe_codecs(url.clone()).await;
-        assert!(wait_exit(&mut publisher).await.success());
-        codecs
-    } else {
-        // ffprobe reads until it has seen enough stream time, so the gate
-        // opens once it is attached and the burst arrives while it probes.
-        let publisher = GatedPublisher::start(&file, &url).await;
-        server
-            .wait_for_publisher("live/probe/in", DEADLINE)
-            .await
-            .unwrap();
-        let probe = tokio::spawn(probe_codecs(url.clone()));
-        log.wait_for(&["is reading from path 'live/probe/in'"]).await;
-        assert!(publisher.release().await.success());
-        probe.await.unwrap()
-    };
-    assert_eq!(codecs, vec!["h264", "aac"]);
+    let publisher = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/probe/in", DEADLINE).await.unwrap();
+    // ffprobe reads until it has seen enough stream time, so the body is
+    // released once it is attached.
+    let probe = tokio::spawn(probe_codecs(url.clone()));
+    wait_for_readers(&server, "live/probe/in", 1).await;
+    assert!(publisher.release().await.success());
+    assert_eq!(probe.await.unwrap(), vec!["h264", "aac"]);
 }
 
 async fn probe_codecs(url: String) -> Vec<String> {
@@ -82,16 +64,15 @@ async fn gstreamer_reads_to_eos_when_publisher_finishes(#[case] source: &str) {
     let mut log = LogWatch::new(&server);
     let url = server.url("live/gst/in");
 
-    let publisher = GatedPublisher::start(&file, &url).await;
-    server.wait_for_publisher("live/gst/in", DEADLINE).await.unwrap();
+    let publisher = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/gst/in", DEADLINE).await.unwrap();
     let mut reader = gst_reader(source, &url).spawn().unwrap();
-    log.wait_for(&["is reading from path 'live/gst/in'"]).await;
+    wait_for_readers(&server, "live/gst/in", 1).await;
 
     assert!(publisher.release().await.success());
     let status = wait_exit(&mut reader).await;
     assert!(status.success(), "{source} did not end cleanly: {status}");
-    log.wait_for(&["closed: stream on path 'live/gst/in' is offline"])
-        .await;
+    log.wait_for(&["closed: terminated"]).await;
 }
 
 #[tokio::test]
@@ -99,23 +80,24 @@ async fn several_readers_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = fixture(dir.path(), 4, 30).await;
     let server = start_server();
-    let mut log = LogWatch::new(&server);
     let url = server.url("live/many/in");
 
-    let publisher = GatedPublisher::start(&file, &url).await;
-    server.wait_for_publisher("live/many/in", DEADLINE).await.unwrap();
-    let mut readers = vec![
+    let publisher = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/many/in", DEADLINE).await.unwrap();
+    let decoders = [
         ffmpeg_decoder(&url).spawn().unwrap(),
         ffmpeg_decoder(&url).spawn().unwrap(),
+    ];
+    let mut gst = [
         gst_reader("rtmp2src", &url).spawn().unwrap(),
         gst_reader("rtmpsrc", &url).spawn().unwrap(),
     ];
-    log.wait_for_count(&["is reading from path 'live/many/in'"], readers.len())
-        .await;
-    assert_eq!(server.paths()[0].readers.len(), readers.len());
-
+    wait_for_readers(&server, "live/many/in", 4).await;
     assert!(publisher.release().await.success());
-    for reader in &mut readers {
+    for decoder in decoders {
+        read_cleanly(decoder).await.unwrap();
+    }
+    for reader in &mut gst {
         assert!(wait_exit(reader).await.success());
     }
 }
@@ -125,16 +107,16 @@ async fn sixteen_paths_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = fixture(dir.path(), 2, 30).await;
     let server = start_server();
-    let mut log = LogWatch::new(&server);
+    let _log = LogWatch::new(&server);
 
     let paths: Vec<String> = (0..16).map(|i| format!("live/cam{i}/in")).collect();
     let mut publishers = Vec::new();
     for path in &paths {
-        publishers.push(GatedPublisher::start(&file, &server.url(path)).await);
+        publishers.push(HeldPublisher::start(&file, &server.url(path)).await);
     }
     let mut readers = Vec::new();
     for path in &paths {
-        server.wait_for_publisher(path, DEADLINE).await.unwrap();
+        server.wait_for_stream(path, DEADLINE).await.unwrap();
         // Copy, not decode: 32 ffmpeg processes share two cores.
         let mut reader = tokio::process::Command::new("ffmpeg");
         reader
@@ -151,17 +133,19 @@ async fn sixteen_paths_at_once() {
                 "-",
             ])
             .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         readers.push(reader.spawn().unwrap());
     }
-    log.wait_for_count(&["is reading from path"], paths.len()).await;
+    for path in &paths {
+        wait_for_readers(&server, path, 1).await;
+    }
     assert_eq!(server.paths().len(), 16);
-
     for publisher in publishers {
         assert!(publisher.release().await.success());
     }
-    for reader in &mut readers {
-        assert!(wait_exit(reader).await.success());
+    for reader in readers {
+        read_cleanly(reader).await.unwrap();
     }
     server
         .wait_for_state(|s| s.paths().is_empty(), DEADLINE)
@@ -169,30 +153,18 @@ async fn sixteen_paths_at_once() {
         .unwrap();
 }
 
-/// A reader joining mid-stream gets metadata and sequence headers first,
-/// starts at a keyframe, decodes without errors and sees monotonic time.
-#[tokio::test]
-async fn late_joiner_starts_at_keyframe_and_decodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = fixture(dir.path(), 5, 30).await;
-    let file_len = std::fs::metadata(&file).unwrap().len();
-    let server = start_server();
-    let _log = LogWatch::new(&server);
+/// Captures what a reader joining `server`'s path gets while `file` is
+/// released, then the first video packet's flag and DTS.
+async fn capture_first_video(
+    server: &RtmpServer,
+    file: &std::path::Path,
+    dir: &std::path::Path,
+) -> (bool, i64, usize) {
     let url = server.url("live/late/in");
-
-    let mut publisher = publish_realtime(&file, &url);
-    server.wait_for_publisher("live/late/in", DEADLINE).await.unwrap();
-    // Mid-stream: well past the first GOP (1 s) and not at a GOP boundary.
-    wait_until(|| {
-        server
-            .paths()
-            .first()
-            .is_some_and(|p| p.inbound_bytes > file_len * 2 / 5)
-    })
-    .await;
-
-    let captured = dir.path().join("late.flv");
-    let (status, stderr) = run(tokio::process::Command::new("ffmpeg")
+    let publisher = HeldPublisher::start(file, &url).await;
+    server.wait_for_stream("live/late/in", DEADLINE).await.unwrap();
+    let captured = dir.join(format!("late-{}.flv", server.local_addr().port()));
+    let capture = tokio::process::Command::new("ffmpeg")
         .args([
             "-hide_banner",
             "-loglevel",
@@ -205,11 +177,15 @@ async fn late_joiner_starts_at_keyframe_and_decodes() {
             "-f",
             "flv",
         ])
-        .arg(&captured))
-    .await;
-    assert!(status.success(), "capture failed: {stderr}");
-    assert!(wait_exit(&mut publisher).await.success());
-
+        .arg(&captured)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_readers(server, "live/late/in", 1).await;
+    assert!(publisher.release().await.success());
+    read_cleanly(capture).await.unwrap();
     let (status, stderr) = run(tokio::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-xerror", "-i"])
         .arg(&captured)
@@ -219,7 +195,6 @@ async fn late_joiner_starts_at_keyframe_and_decodes() {
         status.success() && stderr.trim().is_empty(),
         "decode errors: {stderr}"
     );
-
     let packets = tokio::process::Command::new("ffprobe")
         .args([
             "-v",
@@ -235,26 +210,34 @@ async fn late_joiner_starts_at_keyframe_and_decodes() {
         .output()
         .await
         .unwrap();
-    let packets = String::from_utf8_lossy(&packets.stdout);
-    let rows: Vec<(i64, String)> = packets
+    let rows: Vec<(i64, String)> = String::from_utf8_lossy(&packets.stdout)
         .lines()
         .filter_map(|l| l.split_once(','))
         .map(|(dts, flags)| (dts.parse().unwrap(), flags.to_owned()))
         .collect();
-    assert!(rows.len() > 30, "too little video: {}", rows.len());
-    assert!(
-        rows[0].1.starts_with('K'),
-        "first video packet is not a keyframe: {:?}",
-        rows[0]
-    );
     assert!(
         rows.windows(2).all(|w| w[0].0 <= w[1].0),
         "video timestamps went backwards"
     );
-    // It really joined late: the first GOP (timestamps < 1 s) was not sent.
+    (rows[0].1.starts_with('K'), rows[0].0, rows.len())
+}
+
+/// What the feed's lead-in delivered before the hold is never given to a
+/// reader: MediaMTX keeps no GOP, so the reader starts at the fixture's
+/// first keyframe, after the lead-in, and decodes without errors.
+#[tokio::test]
+async fn a_reader_starts_at_the_next_keyframe_and_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 4, 30).await;
+    let server = start_server();
+    let (keyframe, dts, pictures) = capture_first_video(&server, &file, dir.path()).await;
+    assert!(keyframe, "the first video packet is a keyframe");
     assert!(
-        rows[0].0 >= 900,
-        "reader started at {} ms, not mid-stream",
-        rows[0].0
+        dts >= i64::from(media_tools::LEAD_IN_MS),
+        "started at {dts} ms, inside the lead-in"
+    );
+    assert_eq!(
+        pictures, 120,
+        "every picture of the 4-s fixture, none of the lead-in"
     );
 }

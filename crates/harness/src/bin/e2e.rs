@@ -13,6 +13,7 @@ use clap::Parser;
 use harness::junit;
 use harness::runner::{RunSettings, ScenarioResult};
 use harness::selection::{Selection, Shard};
+use harness::server::ServerSettings;
 use harness::suite::{self, ServerChoice, Suite};
 use harness::summary::{self, Row};
 use ingest::SourceElement;
@@ -33,7 +34,8 @@ struct Args {
     #[arg(long = "skip-tag")]
     skip_tags: Vec<String>,
     /// Media server: embedded, mediamtx (Docker, via testcontainers), or
-    /// external=rtmp://HOST:PORT (e.g. docker compose -f docker-compose.e2e.yml up -d)
+    /// external=rtmp://HOST:PORT[,api=http://HOST:PORT] (e.g. docker compose
+    /// -f docker-compose.e2e.yml up -d, or nginx-rtmp)
     #[arg(long, default_value = "embedded")]
     server: ServerChoice,
     /// Image for --server mediamtx (default: the pinned bluenviron/mediamtx)
@@ -55,9 +57,14 @@ struct Args {
     /// Keep artifacts of passing scenarios too (failures always keep theirs)
     #[arg(long)]
     keep_artifacts: bool,
-    /// Run a failing scenario up to N more times
+    /// Run a failing scenario up to N more times (each attempt with its own
+    /// folder and stream ids)
     #[arg(long, default_value_t = 0)]
     retries: u32,
+    /// Token in every stream id (default: the process id); fix it when the
+    /// server must know the ids in advance (nginx-rtmp, see --print-nginx-conf)
+    #[arg(long)]
+    run_id: Option<String>,
     /// Accept changed or new outcome snapshots
     #[arg(long)]
     update_snapshots: bool,
@@ -190,7 +197,11 @@ async fn run(args: Args) -> Result<ExitCode> {
     let run_dir = harness::artifacts::run_dir(&suite.root);
     let server = Arc::new(
         args.server
-            .start(&run_dir, args.mediamtx_image.as_deref())
+            .start(
+                &run_dir,
+                args.mediamtx_image.as_deref(),
+                &ServerSettings::default(),
+            )
             .await
             .context("starting the media server")?,
     );
@@ -204,10 +215,14 @@ async fn run(args: Args) -> Result<ExitCode> {
         server.describe(),
         run_dir.display()
     );
-    let settings = RunSettings {
+    let mut settings = RunSettings {
         source: args.source,
         keep_artifacts: args.keep_artifacts,
+        ..RunSettings::default()
     };
+    if let Some(run_id) = &args.run_id {
+        settings.run_id = run_id.clone();
+    }
     let suite_started = std::time::Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = JoinSet::new();
@@ -230,7 +245,7 @@ async fn run(args: Args) -> Result<ExitCode> {
             };
             let mut attempt = 1;
             loop {
-                match suite::check_scenario(&suite, file, &server, &run_dir, &settings).await {
+                match suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt).await {
                     Ok(result) => return Finished::Ran(Box::new(result), attempt, None),
                     Err((result, message)) if attempt > retries => {
                         return match result {

@@ -1,15 +1,18 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-//! A real world for ingest tests: the embedded RTMP server on a free port,
-//! ffmpeg-generated fixtures, an ffmpeg publisher, and the worker's events.
+//! A real world for ingest tests: the embedded RTMP server on a free port
+//! (MediaMTX's behaviour: a path is readable after 2 s of analysed media,
+//! video starts at a reader's next IDR), ffmpeg-generated fixtures, an
+//! ffmpeg publisher that holds its fixture until the ingest reads, and the
+//! worker's events.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
-use media_tools::{FixtureRecipe, PublishOptions, Publisher};
+use media_tools::{Feed, FixtureRecipe, PublishOptions, Publisher, Window};
 use rtmp_server::{RtmpServer, ServerConfig};
 
 /// Generous bound for waits that normally end in a fraction of a second.
@@ -49,13 +52,30 @@ impl World {
         config
     }
 
+    /// Waits until the server says the ingest reads `live/<id>/in`.
+    pub async fn wait_for_reader(&self, id: &str) {
+        let path = format!("live/{id}/in");
+        self.server
+            .wait_for_state(|s| s.path(&path).is_some_and(|p| !p.readers.is_empty()), DEADLINE)
+            .await
+            .expect("the ingest reads the path");
+    }
+
     pub fn stream_dir(&self, id: &str) -> PathBuf {
         self.dir.path().join("out").join(id)
     }
 
-    pub fn publish(&self, fixture: &Path, id: &str, options: &PublishOptions) -> Publisher {
+    /// Publishes `fixture` and returns once the ingest reads it, with the
+    /// fixture released: the ingest receives it from its first keyframe.
+    pub async fn publish(&self, fixture: &Path, id: &str, options: &PublishOptions) -> Publisher {
         let log = self.dir.path().join(format!("ffmpeg-{id}.log"));
-        Publisher::start(fixture, &self.url(id), options, &log).expect("ffmpeg starts")
+        let tags =
+            media_tools::flv::read_tags(&std::fs::read(fixture).expect("fixture readable")).expect("FLV");
+        let mut publisher = Publisher::start(Feed::new(&tags, Window::WHOLE), &self.url(id), options, &log)
+            .expect("ffmpeg starts");
+        self.wait_for_reader(id).await;
+        publisher.release();
+        publisher
     }
 }
 
@@ -110,32 +130,38 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// How much faster than realtime [`publish_tags`] sends after the gate: an
+/// How much faster than realtime [`publish_tags`] sends its body: an
 /// unpaced burst can overflow the relay's per-reader queue on a busy machine,
 /// and the relay then drops frames (as MediaMTX does). The harness's fast
 /// pace is the same 20x.
 const TAG_SPEEDUP: u32 = 20;
 
-/// Publishes FLV tags one by one with a tag-level RTMP client: the first
-/// second at once, the rest at 20x realtime once something is sent on the
-/// returned gate.
+/// Publishes FLV tags one by one with a tag-level RTMP client, as a feed:
+/// the head (configuration and a keyframe-free lead-in the server can
+/// analyse) at once, the body at 20x realtime once something is sent on
+/// the returned gate (open it once [`World::wait_for_reader`] says so).
 pub fn publish_tags(
     world: &World,
     id: &str,
     tags: Vec<media_tools::flv::FlvTag>,
-) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Sender<()>) {
+) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
     let authority = world.server.local_addr().to_string();
-    let app = format!("live/{id}");
-    let (go, gate) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let mut publisher = media_tools::TagPublisher::publish(&authority, &app, "in").unwrap();
-        let (head, rest): (Vec<_>, Vec<_>) = tags.iter().partition(|t| t.timestamp < 1000);
-        head.iter().for_each(|t| publisher.send(t).unwrap());
-        gate.recv_timeout(DEADLINE).expect("the ingest connects");
-        let released = std::time::Instant::now();
+    let path = format!("live/{id}/in");
+    let (go, gate) = tokio::sync::oneshot::channel::<()>();
+    let feed = Feed::new(&tags, Window::WHOLE);
+    let task = tokio::spawn(async move {
+        let mut publisher = media_tools::RtmpPublisher::publish(&authority, &path)
+            .await
+            .unwrap();
+        publisher.send_all(&feed.head).await.unwrap();
+        tokio::time::timeout(DEADLINE, gate)
+            .await
+            .expect("the ingest connects")
+            .unwrap();
+        let released = tokio::time::Instant::now();
         let mut media = Duration::ZERO;
-        let mut previous = rest.first().map_or(0, |t| t.timestamp);
-        for tag in rest {
+        let mut previous = feed.body.first().map_or(0, |t| t.timestamp);
+        for tag in &feed.body {
             // The media clock advances with the tags' spacing; a leap in
             // timestamps (what some tests are about) does not stall the feed.
             let step = tag.timestamp.saturating_sub(previous);
@@ -143,31 +169,12 @@ pub fn publish_tags(
                 media += Duration::from_millis(u64::from(step));
             }
             previous = tag.timestamp;
-            let due = released + media / TAG_SPEEDUP;
             // Pacing a media clock, not waiting for an event.
-            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
-            publisher.send(tag).unwrap();
+            tokio::time::sleep_until(released + media / TAG_SPEEDUP).await;
+            publisher.send(tag).await.unwrap();
         }
         // The stream ends for readers once the server has read every tag.
-        publisher.finish().unwrap();
+        publisher.finish().await.unwrap();
     });
-    (thread, go)
-}
-
-/// Reads events until the worker finishes, opening `gate` once it connects.
-pub async fn collect_events_opening(
-    handle: &mut WorkerHandle,
-    gate: &std::sync::mpsc::Sender<()>,
-) -> Vec<WorkerEvent> {
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(DEADLINE, handle.next_event())
-        .await
-        .expect("events before the deadline")
-    {
-        if matches!(event, WorkerEvent::Connected { .. }) {
-            let _ = gate.send(());
-        }
-        events.push(event);
-    }
-    events
+    (task, go)
 }

@@ -107,12 +107,10 @@ impl DtsExtractor {
         let mut non_idr = None;
         for nalu in nalus {
             match h264::nalu_type(nalu) {
-                NALU_SPS => {
-                    if self.sps.as_ref().is_none_or(|(raw, _)| raw.as_slice() != *nalu) {
-                        let info = SpsInfo::parse(nalu)?;
-                        self.sps = Some((nalu.to_vec(), info));
-                        self.reset_reordering();
-                    }
+                NALU_SPS if self.sps.as_ref().is_none_or(|(raw, _)| raw.as_slice() != *nalu) => {
+                    let info = SpsInfo::parse(nalu)?;
+                    self.sps = Some((nalu.to_vec(), info));
+                    self.reset_reordering();
                 }
                 NALU_IDR => {
                     idr = Some(*nalu);
@@ -141,7 +139,7 @@ impl DtsExtractor {
         let mut diff = if let Some(idr) = idr {
             self.expected_poc = h264::picture_order_count(idr, &sps, true)?;
             if self.poc_increment == 2 {
-                if self.expected_poc % 2 != 0 {
+                if !self.expected_poc.is_multiple_of(2) {
                     self.poc_increment = 1;
                 }
                 self.au_count = 1;
@@ -152,7 +150,7 @@ impl DtsExtractor {
         } else if let Some(slice) = non_idr {
             let poc = h264::picture_order_count(slice, &sps, false)?;
             if self.au_count < POC_STEP_DETECTION && self.poc_increment == 2 {
-                if poc % 2 != 0 {
+                if !poc.is_multiple_of(2) {
                     self.poc_increment = 1;
                     self.expected_poc /= 2;
                     if self.reordered_frames != 0 {
@@ -160,7 +158,7 @@ impl DtsExtractor {
                         self.grow_reordering(increase)?;
                     }
                 } else if self.au_count >= 2
-                    && poc % 4 == 0
+                    && poc.is_multiple_of(4)
                     && poc == self.prev_poc.wrapping_add(4)
                     && self.prev_poc == self.prev_prev_poc.wrapping_add(4)
                 {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use media_tools::{Feed, Pace, PublishOptions, Publisher, Window, flv};
 use rtmp_server::{RtmpServer, ServerConfig};
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
 
 /// Generous: the machine may run many tests at once on two cores.
@@ -44,58 +44,58 @@ pub async fn fixture(dir: &Path, seconds: u32, gop: u32) -> PathBuf {
     out
 }
 
-/// Publishes `file` in real time (`-re`).
-pub fn publish_realtime(file: &Path, url: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
-        .arg(file)
-        .args(["-c", "copy", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg spawns")
+/// A publisher of `file` as MediaMTX needs one: a lead-in the server
+/// analyses (so the path becomes readable) with the file held back until
+/// [`HeldPublisher::release`], then sent at 20x realtime. Lets a test
+/// attach readers before the media they check.
+pub struct HeldPublisher {
+    pub publisher: Publisher,
 }
 
-/// A publisher fed through a pipe: the first half of the file goes out at
-/// once, the rest only on [`GatedPublisher::release`], then as fast as
-/// ffmpeg can push it. Lets a test attach readers to a stream in progress
-/// without racing a fast publisher.
-pub struct GatedPublisher {
-    pub child: Child,
-    stdin: ChildStdin,
-    rest: Vec<u8>,
-}
-
-impl GatedPublisher {
+impl HeldPublisher {
     pub async fn start(file: &Path, url: &str) -> Self {
-        let bytes = std::fs::read(file).expect("fixture readable");
-        let mut child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error"])
-            // Start publishing from the first bytes instead of buffering
-            // seconds of input to probe it: FLV headers say it all.
-            .args(["-probesize", "4096", "-analyzeduration", "0"])
-            .args(["-f", "flv", "-i", "pipe:0"])
-            .args(["-c", "copy", "-f", "flv", url])
-            .stdin(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("ffmpeg spawns");
-        let mut stdin = child.stdin.take().expect("stdin piped");
-        let half = bytes.len() / 2;
-        stdin.write_all(&bytes[..half]).await.expect("feeding ffmpeg");
-        stdin.flush().await.expect("feeding ffmpeg");
-        Self {
-            child,
-            stdin,
-            rest: bytes[half..].to_vec(),
-        }
+        Self::start_paced(file, url, Pace::Fast).await
     }
 
-    /// Sends the rest of the file and waits for ffmpeg to finish.
+    pub async fn start_paced(file: &Path, url: &str, pace: Pace) -> Self {
+        let tags = flv::read_tags(&std::fs::read(file).expect("fixture readable")).expect("FLV");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = file.with_file_name(format!("publish-{}-{n}.log", std::process::id()));
+        let options = PublishOptions {
+            pace,
+            ..PublishOptions::default()
+        };
+        let publisher =
+            Publisher::start(Feed::new(&tags, Window::WHOLE), url, &options, &log).expect("ffmpeg spawns");
+        Self { publisher }
+    }
+
+    /// Sends the file and waits for ffmpeg to finish.
     pub async fn release(mut self) -> ExitStatus {
-        self.stdin.write_all(&self.rest).await.expect("feeding ffmpeg");
-        drop(self.stdin);
-        wait_exit(&mut self.child).await
+        self.publisher.release();
+        self.publisher.wait(DEADLINE).await.expect("ffmpeg finishes")
+    }
+}
+
+/// Waits for an ffmpeg reader and says whether it read the stream cleanly:
+/// the only complaint allowed is the end of input, which ffmpeg reports as
+/// "Input/output error" when the server closes the connection without a
+/// closing message (as MediaMTX does when the publisher leaves).
+pub async fn read_cleanly(child: Child) -> Result<(), String> {
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("the reader exits before the deadline")
+        .expect("the reader's status");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.ends_with("Input/output error"))
+        .collect();
+    if complaints.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} ({})", complaints.join(" | "), output.status))
     }
 }
 
@@ -138,7 +138,8 @@ pub fn gst_reader(source: &str, url: &str) -> Command {
     command
 }
 
-/// Decodes everything a reader gets; `-xerror` turns decode errors into a failure.
+/// Decodes everything a reader gets; `-xerror` turns decode errors into a
+/// failure (see [`read_cleanly`]).
 pub fn ffmpeg_decoder(url: &str) -> Command {
     let mut command = Command::new("ffmpeg");
     command
@@ -154,6 +155,7 @@ pub fn ffmpeg_decoder(url: &str) -> Command {
             "-",
         ])
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     command
@@ -231,16 +233,13 @@ impl Drop for LogWatch {
     }
 }
 
-/// Polls a condition on byte counters, which change with every frame and so
-/// raise no event (state changes use `RtmpServer::wait_for_state`); bounded
-/// by the deadline.
-pub async fn wait_until(mut condition: impl FnMut() -> bool) {
-    let poll = async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(DEADLINE, poll)
+/// Waits until `path` has a stream and `readers` readers.
+pub async fn wait_for_readers(server: &RtmpServer, path: &str, readers: usize) {
+    server
+        .wait_for_state(
+            |s| s.path(path).is_some_and(|p| p.readers.len() >= readers),
+            DEADLINE,
+        )
         .await
-        .expect("condition met before the deadline");
+        .expect("the readers are in before the deadline");
 }

@@ -35,7 +35,7 @@ pub const METRICS_PORT: ContainerPort = ContainerPort::Tcp(9998);
 pub const READY_LINE: &str = "INF [RTMP] ";
 pub const CONFIG_PATH: &str = "/mediamtx.yml";
 /// The repository's configuration (also used by docker-compose.e2e.yml).
-pub const CONFIG: &str = include_str!("../../../mediamtx.yml");
+pub const CONFIG: &str = include_str!("../../../../mediamtx.yml");
 
 const PORTS: [ContainerPort; 3] = [RTMP_PORT, API_PORT, METRICS_PORT];
 
@@ -44,7 +44,7 @@ pub struct MediaMtx {
     name: String,
     tag: String,
     env: BTreeMap<String, String>,
-    config: CopyToContainer,
+    config: Option<CopyToContainer>,
 }
 
 impl Default for MediaMtx {
@@ -66,12 +66,27 @@ impl Default for MediaMtx {
             name: NAME.to_owned(),
             tag: TAG.to_owned(),
             env,
-            config: CopyToContainer::new(CONFIG.as_bytes().to_vec(), CONFIG_PATH),
+            config: Some(CopyToContainer::new(CONFIG.as_bytes().to_vec(), CONFIG_PATH)),
         }
     }
 }
 
 impl MediaMtx {
+    /// Sets a MediaMTX setting through its environment (`MTX_<KEY>`), e.g.
+    /// `with_env("MTX_PATHDEFAULTS_OVERRIDEPUBLISHER", "no")`.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Without the repository's configuration file: MediaMTX's defaults,
+    /// with RTMP and the API switched on through the environment only (so
+    /// the API keeps its default access rule: loopback only).
+    pub fn without_config(mut self) -> Self {
+        self.config = None;
+        self
+    }
+
     /// Another image, e.g. a local stand-in: `NAME:TAG` (tag defaults to latest).
     pub fn with_image(mut self, reference: &str) -> Self {
         let (name, tag) = match reference.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
@@ -102,7 +117,7 @@ impl Image for MediaMtx {
     }
 
     fn copy_to_sources(&self) -> impl IntoIterator<Item = &CopyToContainer> {
-        std::iter::once(&self.config)
+        self.config.iter()
     }
 
     fn expose_ports(&self) -> &[ContainerPort] {
