@@ -76,6 +76,18 @@ pub struct WorkerConfig {
     pub source: SourceElement,
     #[serde(default = "defaults::audio_validation_timeout", with = "humantime_serde")]
     pub audio_validation_timeout: Duration,
+    /// A server that accepted the play must send a track within this, or
+    /// the connection is dropped (and retried) with that reason.
+    #[serde(default = "defaults::track_timeout", with = "humantime_serde")]
+    pub track_timeout: Duration,
+    /// A server silent this long has its connection dropped (and retried).
+    #[serde(default = "defaults::idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Relay the source through the guard (see `guard`): limits on what a
+    /// server may send, idle detection, an orderly end of stream. Off only
+    /// to compare with the bare source.
+    #[serde(default = "defaults::yes")]
+    pub source_guard: bool,
     #[serde(default)]
     pub reconnect: ReconnectPolicy,
     #[serde(default = "defaults::output_dir")]
@@ -102,6 +114,15 @@ mod defaults {
     pub fn audio_validation_timeout() -> Duration {
         Duration::from_secs(2)
     }
+    pub fn track_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+    pub fn idle_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn yes() -> bool {
+        true
+    }
     pub fn output_dir() -> PathBuf {
         PathBuf::from("segments")
     }
@@ -120,6 +141,9 @@ impl WorkerConfig {
             max_buffers: defaults::max_buffers(),
             source: SourceElement::default(),
             audio_validation_timeout: defaults::audio_validation_timeout(),
+            track_timeout: defaults::track_timeout(),
+            idle_timeout: defaults::idle_timeout(),
+            source_guard: true,
             reconnect: ReconnectPolicy::default(),
             output_dir: defaults::output_dir(),
         }
@@ -230,11 +254,17 @@ impl WorkerConfig {
                 reason: "0 would stall the pipeline; expected at least 1".into(),
             });
         }
-        if self.audio_validation_timeout.is_zero() {
-            return Err(ConfigError::InvalidField {
-                field: "audio_validation_timeout",
-                reason: "expected a positive duration such as 2s".into(),
-            });
+        for (field, value, example) in [
+            ("audio_validation_timeout", self.audio_validation_timeout, "2s"),
+            ("track_timeout", self.track_timeout, "5s"),
+            ("idle_timeout", self.idle_timeout, "10s"),
+        ] {
+            if value < Duration::from_millis(100) {
+                return Err(ConfigError::InvalidField {
+                    field,
+                    reason: format!("{value:?} is too short; expected at least 100ms, such as {example}"),
+                });
+            }
         }
         self.rtmp_url().map(|_| ())
     }

@@ -71,7 +71,7 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("gave up after {attempts} connection attempts; last failure: {last}")]
+    #[error("gave up after {attempts} connection attempt{}; last failure: {last}", if *attempts == 1 { "" } else { "s" })]
     RetriesExhausted { attempts: u32, last: String },
     #[error("the worker thread ended without a result (it panicked; see the log)")]
     WorkerLost,

@@ -17,6 +17,7 @@ pub mod container;
 pub mod error;
 pub mod events;
 mod gst_logging;
+mod guard;
 pub mod manifest;
 pub mod media;
 pub mod pipeline;

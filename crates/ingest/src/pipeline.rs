@@ -131,6 +131,7 @@ impl ArrivalClock {
 pub struct IngestPipeline {
     pipeline: gst::Pipeline,
     source_pad: gst::Pad,
+    demux_sink: gst::Pad,
 }
 
 impl IngestPipeline {
@@ -229,7 +230,21 @@ impl IngestPipeline {
             forward_bus_message(message, &tx);
             gst::BusSyncReply::Drop
         });
-        Ok(Self { pipeline, source_pad })
+        let demux_sink = demux.static_pad("sink").expect("flvdemux has a sink pad");
+        Ok(Self {
+            pipeline,
+            source_pad,
+            demux_sink,
+        })
+    }
+
+    /// Ends the stream from our side, after the source failed: what the
+    /// parsers and queues still hold reaches the appsinks, then the
+    /// pipeline's end of stream follows. (A source that fails at the end of
+    /// a stream, as rtmpsrc does when its reconnect finds nobody, would
+    /// otherwise take the queued frames down with it.)
+    pub fn drain(&self) -> bool {
+        self.demux_sink.send_event(gst::event::Eos::new())
     }
 
     /// Starts streaming. With rtmpsrc this connects synchronously, so it must

@@ -84,6 +84,23 @@ impl RtmpUrl {
         Self::parse(&format!("rtmp://{host}:{port}/{app}/{id}/in"))
     }
 
+    /// The same URL (credentials, path and query kept) through a relay at
+    /// `local`, where the source element connects instead.
+    pub(crate) fn through(&self, local: std::net::SocketAddr) -> RtmpUrl {
+        let mut url = url::Url::parse(&self.full).expect("an RtmpUrl is a valid URL");
+        url.set_host(Some(&local.ip().to_string()))
+            .expect("an IP is a valid host");
+        url.set_port(Some(local.port())).expect("rtmp URLs take ports");
+        let full = url.to_string();
+        RtmpUrl {
+            redacted: redact(&full),
+            full,
+            host: local.ip().to_string(),
+            port: local.port(),
+            path: self.path.clone(),
+        }
+    }
+
     /// The URL with credentials, for the source element only.
     pub fn expose(&self) -> &str {
         &self.full

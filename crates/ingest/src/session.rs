@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, select};
 use crate::config::WorkerConfig;
 use crate::error::{IngestError, StreamError};
 use crate::events::{EventSink, WorkerEvent};
+use crate::guard::{GuardEvent, GuardSettings, Limits, SourceGuard};
 use crate::manifest::{ConnectionRecord, ManifestEntry};
 use crate::media::{MediaBuffer, MediaKind};
 use crate::pipeline::{IngestPipeline, PipelineMessage, PipelineSettings};
@@ -22,6 +23,14 @@ use crate::tracks::{self, TrackCaps};
 
 /// AAC sample rate assumed when the caps do not say (FLV's usual 48 kHz).
 const DEFAULT_SAMPLE_RATE: u32 = 48_000;
+/// How long the guard waits for the server to accept its connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the source failed mid-stream, how long what is queued may take to
+/// reach the appsinks.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// After the server ended the stream, how long the source may take to
+/// deliver the rest and end.
+const END_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
@@ -58,19 +67,36 @@ struct Tracks {
 impl Session<'_> {
     pub fn run(mut self) -> Result<SessionEnd, IngestError> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (guard_tx, guard_rx) = crossbeam_channel::unbounded();
+        let guard = if self.config.source_guard {
+            let settings = GuardSettings {
+                limits: Limits::default(),
+                idle_timeout: self.config.idle_timeout,
+                connect_timeout: CONNECT_TIMEOUT,
+            };
+            let guard = SourceGuard::start(self.url.host(), self.url.port(), settings, guard_tx)
+                .map_err(|e| IngestError::io("the source guard's loopback socket", e))?;
+            Some(guard)
+        } else {
+            None
+        };
+        let location = guard
+            .as_ref()
+            .map_or_else(|| self.url.clone(), |g| self.url.through(g.local_addr()));
         let settings = PipelineSettings {
             source: self.config.source,
-            url: self.url,
+            url: &location,
             max_buffers: self.config.max_buffers,
         };
         let pipeline = IngestPipeline::build(&settings, tx)?;
         let connect_started = Instant::now();
         if let Err(state_error) = pipeline.play() {
-            let reason = rx
-                .try_iter()
-                .find_map(|m| match m {
-                    PipelineMessage::Error { message, .. } => Some(message),
-                    _ => None,
+            let reason = guard_reason(&guard_rx)
+                .or_else(|| {
+                    rx.try_iter().find_map(|m| match m {
+                        PipelineMessage::Error { message, .. } => Some(message),
+                        _ => None,
+                    })
                 })
                 .unwrap_or(state_error);
             return Ok(SessionEnd::ConnectFailed(reason));
@@ -88,6 +114,14 @@ impl Session<'_> {
             held: Vec::new(),
         };
         let mut received_data = false;
+        let mut playing_since: Option<Instant> = None;
+        // Why the server refused or ended, when it said: a clearer reason
+        // than the source's error that follows.
+        let mut server_said: Option<String> = None;
+        // The source failed after media flowed: why, and until when the rest
+        // may drain.
+        let mut draining: Option<(String, Instant)> = None;
+        let mut drain_requested = false;
         let mut faults = crate::planted::PlantedFaults::current();
         let end = loop {
             let deadline = tracks
@@ -100,8 +134,57 @@ impl Session<'_> {
             // Until both tracks are seen, the validation deadline is one
             // more thing to wait on; afterwards it never fires.
             let validation_deadline = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+            // A server that accepted the play but sends no track.
+            let no_track_deadline = playing_since
+                .filter(|_| tracks.caps.iter().all(Option::is_none))
+                .map_or_else(crossbeam_channel::never, |since| {
+                    crossbeam_channel::at(since + self.config.track_timeout)
+                });
+            let drain_deadline = draining
+                .as_ref()
+                .map_or_else(crossbeam_channel::never, |(_, until)| {
+                    crossbeam_channel::at(*until)
+                });
             let message = select! {
                 recv(rx) -> message => message.ok(),
+                recv(drain_deadline) -> _ => {
+                    let (reason, _) = draining.take().expect("only armed while draining");
+                    break SessionEnd::Ended { reason };
+                }
+                recv(guard_rx) -> event => {
+                    let Ok(event) = event else { continue };
+                    match event {
+                        GuardEvent::Playing => {
+                            playing_since.get_or_insert_with(Instant::now);
+                            continue;
+                        }
+                        GuardEvent::Refused { code, description } => {
+                            server_said = Some(format!("the server refused the play: {code} ({description})"));
+                            continue;
+                        }
+                        GuardEvent::Ended(reason) => {
+                            // The source should now end too; if it does not
+                            // (it can hang on in a reconnect), the session
+                            // ends anyway.
+                            draining.get_or_insert_with(|| (reason.clone(), Instant::now() + END_GRACE));
+                            server_said = Some(reason);
+                            continue;
+                        }
+                        GuardEvent::Violation(reason) => {
+                            break lost(received_data, format!("refused what the server sent: {reason}"));
+                        }
+                        GuardEvent::Silent(quiet) => {
+                            break lost(received_data, format!("the server sent nothing for {}", humantime::format_duration(quiet)));
+                        }
+                        GuardEvent::Unreachable(reason) => break SessionEnd::ConnectFailed(reason),
+                    }
+                }
+                recv(no_track_deadline) -> _ => {
+                    break SessionEnd::ConnectFailed(format!(
+                        "the server accepted the play but sent no audio or video track within {}",
+                        humantime::format_duration(self.config.track_timeout)
+                    ));
+                }
                 recv(self.stop) -> _ => break SessionEnd::Stopped,
                 recv(validation_deadline) -> _ => {
                     let missing = MediaKind::ALL
@@ -179,9 +262,11 @@ impl Session<'_> {
                     });
                 }
                 PipelineMessage::EndOfStream => {
-                    break SessionEnd::Ended {
-                        reason: "the stream ended".into(),
+                    let reason = match draining.take() {
+                        Some((reason, _)) => reason,
+                        None => server_said.take().unwrap_or_else(|| "the stream ended".into()),
                     };
+                    break SessionEnd::Ended { reason };
                 }
                 PipelineMessage::Error {
                     element,
@@ -189,16 +274,22 @@ impl Session<'_> {
                     debug: details,
                 } => {
                     tracing::debug!(%element, ?details, "pipeline error");
-                    if received_data {
-                        break SessionEnd::Ended {
-                            reason: format!("{element}: {message}"),
-                        };
+                    let reason = guard_reason(&guard_rx)
+                        .or(server_said.take())
+                        .unwrap_or_else(|| format!("{element}: {message}"));
+                    if tracks.validated && !drain_requested && pipeline.drain() {
+                        drain_requested = true;
+                        let until = Instant::now() + DRAIN_TIMEOUT;
+                        let reason = draining.take().map_or(reason, |(said, _)| said);
+                        draining = Some((reason, until));
+                        continue;
                     }
-                    break SessionEnd::ConnectFailed(format!("{element}: {message}"));
+                    break lost(received_data, reason);
                 }
             }
         };
         self.teardowns.release(pipeline);
+        drop(guard);
         if tracks.validated {
             self.flush(segmenter.finish(Some(Instant::now())))?;
         }
@@ -238,13 +329,39 @@ impl Session<'_> {
                     self.counts[closed.kind.index()] += 1;
                     self.events.emit(WorkerEvent::SegmentWritten(record));
                 }
+                // Joining a live stream always starts with some of these (the
+                // server sends audio at once, video from the next keyframe):
+                // worth a record, not a warning.
                 SegmentEvent::Discarded { kind, frames, reason } => {
-                    tracing::warn!(%kind, frames, "discarded: {reason}");
+                    tracing::info!(%kind, frames, "discarded: {reason}");
                 }
             }
         }
         Ok(())
     }
+}
+
+/// How a connection ended without a refusal: it failed to connect, or it
+/// ended after media flowed.
+fn lost(received_data: bool, reason: String) -> SessionEnd {
+    if received_data {
+        SessionEnd::Ended { reason }
+    } else {
+        SessionEnd::ConnectFailed(reason)
+    }
+}
+
+/// The guard's account of why the connection failed, if it has one.
+fn guard_reason(events: &Receiver<GuardEvent>) -> Option<String> {
+    events.try_iter().find_map(|e| match e {
+        GuardEvent::Refused { code, description } => {
+            Some(format!("the server refused the play: {code} ({description})"))
+        }
+        GuardEvent::Unreachable(reason) | GuardEvent::Violation(reason) | GuardEvent::Ended(reason) => {
+            Some(reason)
+        }
+        _ => None,
+    })
 }
 
 fn millis(d: Duration) -> f64 {
