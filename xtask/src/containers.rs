@@ -26,7 +26,8 @@ pub fn docker_answers(sh: &Shell) -> bool {
         .is_ok()
 }
 
-/// Smoke scenarios against the stand-in image through testcontainers.
+/// Smoke scenarios and the conformance checks against the stand-in image
+/// through testcontainers.
 pub fn testcontainers_smoke(sh: &Shell) -> Result<()> {
     image::build(sh, image::DEFAULT_TAG)?;
     let tag = image::DEFAULT_TAG;
@@ -36,6 +37,7 @@ pub fn testcontainers_smoke(sh: &Shell) -> Result<()> {
     )
     .run()
     .context("smoke scenarios through testcontainers")?;
+    crate::conformance::run(sh, "mediamtx", Some(tag), &[])?;
     let leaked = cmd!(sh, "docker ps -aq --filter ancestor={tag}").quiet().read()?;
     if !leaked.trim().is_empty() {
         let ids = leaked.split_whitespace().collect::<Vec<_>>().join(" ");

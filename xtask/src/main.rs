@@ -6,6 +6,7 @@
 
 mod bench;
 mod ci;
+mod conformance;
 mod containers;
 mod deps;
 mod e2e;
@@ -35,6 +36,9 @@ enum Command {
     Test(test::Test),
     /// Run the scenario suite (default: every scenario, embedded server).
     E2e(e2e::E2e),
+    /// Check a media server against MediaMTX 1.20.1's behaviour (default:
+    /// the embedded server).
+    Conformance(conformance::Conformance),
     /// Regenerate scenarios/scenario.schema.json from the scenario format.
     Schema(e2e::Schema),
     /// Build every fixture recipe of fixtures/fixtures.yaml into fixtures/.cache.
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
         Command::Deps(cmd) => cmd.run(&sh),
         Command::Test(cmd) => cmd.run(&sh),
         Command::E2e(cmd) => cmd.run(&sh),
+        Command::Conformance(cmd) => cmd.run(&sh),
         Command::Schema(cmd) => cmd.run(&sh),
         Command::Fixtures(cmd) => cmd.run(&sh),
         Command::Image(cmd) => cmd.run(&sh),

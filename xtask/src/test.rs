@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the README's test command. Unit and integration
-//! tests and the scenario suite on the embedded server (all through
-//! nextest), then, where a Docker engine answers, the container paths.
+//! tests, the conformance checks and the scenario suite on the embedded
+//! server (all through nextest), then, where a Docker engine answers, the
+//! container paths (conformance and smoke scenarios on the stand-in image).
 
 use anyhow::Result;
 use clap::Args;

@@ -23,6 +23,8 @@ pub enum HarnessError {
     Tool(#[from] media_tools::ToolError),
     #[error("media server: {0}")]
     Server(String),
+    #[error("{}: not an FLV file", path.display())]
+    NotFlv { path: PathBuf },
 }
 
 impl HarnessError {

@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod catalog;
 pub mod compat;
+pub mod conformance;
 pub mod error;
 pub mod junit;
 pub mod observe;

@@ -378,6 +378,11 @@ impl RtmpPublisher {
         }
     }
 
+    /// This end of the connection: how the server names it in its log.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.conn.socket.local_addr().ok()
+    }
+
     /// Sends one tag (audio 8, video 9 or data 18; others are skipped).
     pub async fn send(&mut self, tag: &FlvTag) -> Result<(), ClientError> {
         if !matches!(tag.kind, 8 | 9 | 18) {
@@ -438,6 +443,11 @@ impl RtmpPlayer {
         conn.command("play", 3.0, Amf0Value::Null, args, stream_id)
             .await?;
         Ok(Self { conn })
+    }
+
+    /// This end of the connection: how the server names it in its log.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.conn.socket.local_addr().ok()
     }
 
     /// The next message; `None` once the server closed the connection.

@@ -206,8 +206,13 @@ impl Connection<'_> {
         let mut events = Vec::new();
         let kick = self.handle.kick.clone();
         let first_deadline = accepted + self.shared.config.read_timeout;
-        let mut discards = tokio::time::interval(DISCARD_REPORT_PERIOD);
-        let mut reported_discards = 0;
+        let mut discards = DiscardReport {
+            period: tokio::time::interval(DISCARD_REPORT_PERIOD),
+            stats: self.handle.stats.clone(),
+            log: self.shared.log.clone(),
+            remote: self.socket.remote,
+            reported: 0,
+        };
         loop {
             if let Role::Reading { units, output } = &mut self.role {
                 tokio::select! {
@@ -221,21 +226,24 @@ impl Connection<'_> {
                         if let Err(reason) = write_units(&mut self.session, &mut self.out, output, units, unit) {
                             return End::ours(reason);
                         }
-                        if let Err(reason) = self.flush(writer).await {
-                            return End::ours(reason);
+                        // A write can block for as long as the write timeout
+                        // while the reader does not read: discards are still
+                        // reported and a kick still ends it meanwhile.
+                        let flushing = self.flush(writer);
+                        tokio::pin!(flushing);
+                        loop {
+                            tokio::select! {
+                                biased;
+                                _ = kick.notified() => return End::ours("terminated"),
+                                flushed = &mut flushing => match flushed {
+                                    Ok(()) => break,
+                                    Err(reason) => return End::ours(reason),
+                                },
+                                _ = discards.period.tick() => discards.report(),
+                            }
                         }
                     }
-                    _ = discards.tick() => {
-                        let discarded = self.handle.stats.discarded.load(Ordering::Relaxed);
-                        if discarded > reported_discards {
-                            let n = discarded - reported_discards;
-                            let noun = if n == 1 { "frame" } else { "frames" };
-                            self.shared
-                                .log
-                                .conn_warning(&self.socket.remote, format_args!("reader is too slow, discarding {n} {noun}"));
-                            reported_discards = discarded;
-                        }
-                    }
+                    _ = discards.period.tick() => discards.report(),
                 }
                 continue;
             }
@@ -368,6 +376,31 @@ impl Connection<'_> {
             .fetch_add(self.out.len() as u64, Ordering::Relaxed);
         self.out.clear();
         Ok(())
+    }
+}
+
+/// Says, at most once per period, how many units a reader's full queue
+/// made the server discard (MediaMTX's `reader is too slow` warning).
+struct DiscardReport {
+    period: tokio::time::Interval,
+    stats: Arc<crate::stats::ConnStats>,
+    log: crate::log::LogSink,
+    remote: std::net::SocketAddr,
+    reported: u64,
+}
+
+impl DiscardReport {
+    fn report(&mut self) {
+        let discarded = self.stats.discarded.load(Ordering::Relaxed);
+        if discarded > self.reported {
+            let n = discarded - self.reported;
+            let noun = if n == 1 { "frame" } else { "frames" };
+            self.log.conn_warning(
+                &self.remote,
+                format_args!("reader is too slow, discarding {n} {noun}"),
+            );
+            self.reported = discarded;
+        }
     }
 }
 

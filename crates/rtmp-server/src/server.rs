@@ -28,6 +28,8 @@ pub struct RtmpServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
+    /// The lines logged while starting, for subscribers that come later.
+    startup_log: Vec<String>,
 }
 
 impl RtmpServer {
@@ -78,16 +80,20 @@ impl RtmpServer {
             log,
             config,
         });
-        shared.log.info(format!(
+        let mut startup_log = vec![format!(
             "[RTMP] started with listener on {} (TCP/RTMP)",
             go_listen(local_addr)
-        ));
+        )];
         if let Some(api_addr) = api_addr {
-            shared.log.info(format!(
+            startup_log.push(format!(
                 "[API] started with listener on {} (TCP/HTTP)",
                 go_listen(api_addr)
             ));
         }
+        for line in &startup_log {
+            shared.log.info(line.clone());
+        }
+        let startup_log = startup_log.iter().map(|l| format!("INF {l}")).collect();
 
         let (stop, stopped) = watch::channel(false);
         let accept_shared = shared.clone();
@@ -119,7 +125,14 @@ impl RtmpServer {
             shared,
             stop,
             thread: Some(thread),
+            startup_log,
         })
+    }
+
+    /// The lines logged while starting (the listener lines), in the form
+    /// [`Self::subscribe_log`] gives: a subscriber cannot have heard them.
+    pub fn startup_log(&self) -> &[String] {
+        &self.startup_log
     }
 
     pub fn local_addr(&self) -> SocketAddr {

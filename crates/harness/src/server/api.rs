@@ -33,6 +33,14 @@ pub enum ApiError {
     },
 }
 
+/// An answer as the server gave it.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     base: String,
@@ -88,6 +96,32 @@ impl ApiClient {
                 source,
             })?;
         check(url, response).await.map(drop)
+    }
+
+    /// Any request, answered as it came: status, headers and body, for
+    /// checks of the answer's exact form.
+    pub async fn raw(&self, method: reqwest::Method, route: &str) -> Result<RawAnswer, ApiError> {
+        let url = format!("{}{route}", self.base);
+        let response =
+            self.http
+                .request(method, &url)
+                .send()
+                .await
+                .map_err(|source| ApiError::Unreachable {
+                    url: url.clone(),
+                    source,
+                })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .map_err(|source| ApiError::Decode { url, source })?;
+        Ok(RawAnswer {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, route: &str) -> Result<T, ApiError> {

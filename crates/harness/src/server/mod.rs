@@ -38,6 +38,20 @@ const API_POLL: Duration = Duration::from_millis(25);
 pub struct ServerSettings {
     /// `overridePublisher: no`: a second publisher is refused.
     pub refuse_second_publisher: bool,
+    /// `readTimeout` (`None`: MediaMTX's 10 s).
+    pub read_timeout: Option<Duration>,
+    /// MediaMTX's stock access rule for the API (loopback only) instead of
+    /// the repository's configuration, which opens it to any address; the
+    /// API then listens on every interface, as in a container.
+    pub stock_api_access: bool,
+}
+
+impl ServerSettings {
+    /// Whether these are MediaMTX's defaults as the suite runs it, which an
+    /// external server is assumed to have.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 enum Kind {
@@ -74,13 +88,22 @@ impl MediaServer {
     /// The embedded server, with its API on a free loopback port, its log
     /// written to `log_file`.
     pub async fn embedded(log_file: &Path, settings: &ServerSettings) -> Result<Self, HarnessError> {
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             override_publisher: !settings.refuse_second_publisher,
             ..ServerConfig::with_api()
         };
+        if let Some(timeout) = settings.read_timeout {
+            config.read_timeout = timeout;
+        }
+        if settings.stock_api_access {
+            config.api_listen = Some(std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)));
+        }
         let server = RtmpServer::start(config).map_err(|e| HarnessError::Server(e.to_string()))?;
         let log = Arc::new(ServerLog::create(log_file)?);
         let mut lines = server.subscribe_log();
+        for line in server.startup_log() {
+            log.push_line(line);
+        }
         let sink = log.clone();
         tokio::spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
@@ -117,6 +140,12 @@ impl MediaServer {
         }
         if settings.refuse_second_publisher {
             request = request.with_env("MTX_PATHDEFAULTS_OVERRIDEPUBLISHER", "no");
+        }
+        if let Some(timeout) = settings.read_timeout {
+            request = request.with_env("MTX_READTIMEOUT", &format!("{}ms", timeout.as_millis()));
+        }
+        if settings.stock_api_access {
+            request = request.without_config();
         }
         let description = format!(
             "{}:{}",
