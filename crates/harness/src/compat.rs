@@ -30,6 +30,7 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
     for (what, at) in [
         ("stop_after", scenario.publish.stop_after),
         ("restart_at", scenario.publish.restart_at),
+        ("takeover_at", scenario.publish.takeover_at),
     ] {
         if let Some(at) = at.filter(|at| *at >= length) {
             problems.push(format!(
@@ -37,6 +38,9 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
                 fixture.name
             ));
         }
+    }
+    if scenario.publish.restart_at.is_some() && scenario.publish.takeover_at.is_some() {
+        problems.push("publish.restart_at and publish.takeover_at cannot both be set: a stream has one second publisher".to_owned());
     }
     let completes = expect.outcome == ExpectedOutcome::Completed;
     if completes && !(fixture.video && fixture.audio) {
@@ -49,7 +53,7 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
     let gop = Duration::from_secs_f64(fixture.gop_s);
     let spacing = cut_spacing(target, gop);
     let published = scenario.publish.stop_after.unwrap_or(length).min(length);
-    if completes && scenario.publish.restart_at.is_none() {
+    if completes && scenario.publish.restart_at.is_none() && scenario.publish.takeover_at.is_none() {
         // Whole spacings, plus a last (possibly partial) segment.
         let possible = (published.as_secs_f64() / spacing.as_secs_f64() - 1e-6)
             .ceil()

@@ -12,6 +12,7 @@ pub mod compat;
 pub mod conformance;
 pub mod error;
 pub mod junit;
+pub mod nginx;
 pub mod observe;
 pub mod outcome;
 pub mod runner;

@@ -67,6 +67,13 @@ pub struct PublishPlan {
     #[serde(with = "humantime_serde", default)]
     #[schemars(with = "Option<String>")]
     pub restart_at: Option<Duration>,
+    /// At this point of the fixture a second publisher takes the path over
+    /// from the first, which stays connected (MediaMTX's
+    /// `overridePublisher`: the server closes the first publisher and its
+    /// readers); the second publishes from there. Not with `restart_at`.
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub takeover_at: Option<Duration>,
 }
 
 #[derive(JsonSchema)]

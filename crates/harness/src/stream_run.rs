@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ingest::{IngestError, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
 use media_tools::flv::FlvTag;
-use media_tools::{Feed, PublishOptions, Publisher, Window};
+use media_tools::{Feed, Progress, PublishOptions, Publisher, RawPublisher, Window};
 
 use crate::scenario::Scenario;
 use crate::server::{MediaServer, Word};
@@ -108,6 +108,15 @@ struct Ingest {
 }
 
 impl Ingest {
+    /// Whether the ingest is on the path for publish `index`: connected
+    /// (the server accepted its play, or media came), and, after a first
+    /// publish, connected anew, since a server may keep a reader on the
+    /// path (nginx-rtmp) while the guard ends its connection to the
+    /// publisher that left.
+    fn attached_for(&self, index: usize) -> bool {
+        self.connected && self.disconnects >= index
+    }
+
     /// The next event, recorded; `None` once the worker has finished.
     async fn next(&mut self, events: &mut Vec<(Duration, WorkerEvent)>) -> Option<WorkerEvent> {
         if self.finished {
@@ -118,7 +127,7 @@ impl Ingest {
             return None;
         };
         match &event {
-            WorkerEvent::Connected { .. } => self.connected = true,
+            WorkerEvent::Playing { .. } | WorkerEvent::Connected { .. } => self.connected = true,
             WorkerEvent::Disconnected { .. } => {
                 self.connected = false;
                 self.disconnects += 1;
@@ -167,13 +176,13 @@ impl StreamPlan<'_> {
         format!("live/{}/in", self.stream_id)
     }
 
-    /// Publish windows: one, or two around a restart. A restart happens at
-    /// the first keyframe at or after `restart_at`, so the second publisher
-    /// resumes exactly where the first stopped.
+    /// Publish windows: one, or two around a restart or takeover, which
+    /// happens at the first keyframe at or after the time asked for, so the
+    /// second publisher resumes exactly where the first stopped.
     fn windows(&self, fixture: &FixtureMedia) -> Vec<Window> {
         let publish = &self.scenario.publish;
         let until = publish.stop_after.map(|d| d.as_millis() as u32);
-        let Some(requested) = publish.restart_at else {
+        let Some(requested) = publish.restart_at.or(publish.takeover_at) else {
             return vec![Window {
                 from_ms: 0,
                 until_ms: until,
@@ -235,12 +244,16 @@ impl StreamPlan<'_> {
                 // a wait for something to happen; events keep queueing.
                 tokio::time::sleep_until(tokio::time::Instant::from_std(started + delay)).await;
             }
+            // A publisher taken over stays connected until the server
+            // closes it; it is kept until the stream run ends.
+            let mut taken_over = Vec::new();
             for (index, window) in windows.iter().enumerate() {
                 let feed = Feed::new(&fixture.tags, *window);
-                let phase = self
+                let (phase, still_connected) = self
                     .publish(index, feed, fixture, &mut ingest, &mut observation, deadline)
                     .await;
                 observation.phases.push(phase);
+                taken_over.extend(still_connected);
                 if ingest.finished || observation.timed_out {
                     break;
                 }
@@ -251,7 +264,9 @@ impl StreamPlan<'_> {
         observation
     }
 
-    /// One publish, from ffmpeg's start to its exit.
+    /// One publish, from ffmpeg's start to its exit; the first publisher of
+    /// a takeover ends its phase once its window is sent and is handed back,
+    /// still connected.
     async fn publish(
         &self,
         index: usize,
@@ -260,7 +275,7 @@ impl StreamPlan<'_> {
         ingest: &mut Ingest,
         observation: &mut StreamObservation,
         deadline: tokio::time::Instant,
-    ) -> PhaseObservation {
+    ) -> (PhaseObservation, Option<Publishing>) {
         let mut phase = PhaseObservation {
             video_frames: feed.video_frames(),
             audio_frames: feed.pairable_audio_frames(fixture.audio_frame_ms),
@@ -269,15 +284,26 @@ impl StreamPlan<'_> {
         };
         let path = self.path();
         let log = self.dir.join(format!("ffmpeg-{}-{index}.log", self.stream_id));
+        let taken_over = index == 0 && self.scenario.publish.takeover_at.is_some();
         let options = PublishOptions {
             pace: self.scenario.publish.pace,
-            stay_connected: false,
+            stay_connected: taken_over,
         };
-        let mut publisher = match Publisher::start(feed, &self.server.url(&path), &options, &log) {
-            Ok(p) => p,
-            Err(e) => {
-                observation.publisher_failures.push(e.to_string());
-                return phase;
+        let mut publisher = if taken_over {
+            Publishing::Raw(RawPublisher::start(
+                feed,
+                self.server.authority(),
+                &path,
+                &options,
+                &log,
+            ))
+        } else {
+            match Publisher::start(feed, &self.server.url(&path), &options, &log) {
+                Ok(p) => Publishing::Ffmpeg(p),
+                Err(e) => {
+                    observation.publisher_failures.push(e.to_string());
+                    return (phase, None);
+                }
             }
         };
         let publish_started = Instant::now();
@@ -307,7 +333,7 @@ impl StreamPlan<'_> {
                     reading = Box::pin(futures_util::future::Either::Right(
                         self.server.reading(&path, timed_from, GATE_TIMEOUT),
                     ));
-                    if ingest.connected && !self.server_word() {
+                    if ingest.attached_for(index) && !self.server_word() {
                         phase.attach_ms = Some(0.0);
                         publisher.release();
                         gate = Gate::Released;
@@ -337,7 +363,9 @@ impl StreamPlan<'_> {
                         publisher.kill().await;
                         break;
                     }
-                    Some(WorkerEvent::Connected { .. }) if gate == Gate::Reader && !self.server_word() => {
+                    Some(WorkerEvent::Playing { .. } | WorkerEvent::Connected { .. })
+                        if gate == Gate::Reader && !self.server_word() && ingest.attached_for(index) =>
+                    {
                         phase.attach_ms = Some(millis(timed_from.elapsed()));
                         publisher.release();
                         gate = Gate::Released;
@@ -352,15 +380,12 @@ impl StreamPlan<'_> {
                     }
                     Some(_) => {}
                 },
-                status = publisher.exited() => {
-                    match status {
-                        Ok(s) if s.success() => {}
-                        Ok(s) => observation.publisher_failures.push(format!(
-                            "ffmpeg exited with {s}: {}; {}",
-                            publisher.log_tail().lines().last().unwrap_or_default(),
+                over = publisher.over() => {
+                    if let Err(why) = over {
+                        observation.publisher_failures.push(format!(
+                            "{why}; {}",
                             self.server.explain(publish_started, &[&path, "closed:"])
-                        )),
-                        Err(e) => observation.publisher_failures.push(e.to_string()),
+                        ));
                     }
                     break;
                 }
@@ -370,7 +395,7 @@ impl StreamPlan<'_> {
                 }
             }
         }
-        phase
+        (phase, taken_over.then_some(publisher))
     }
 
     /// Whether the server gives its word on readers (else the ingest's
@@ -420,6 +445,54 @@ impl StreamPlan<'_> {
             .await
             .map(drop)
             .map_err(|e| IngestFailure::from(&e));
+    }
+}
+
+/// A publish in progress: ffmpeg, or this crate's own client for the first
+/// publisher of a takeover, which must stop at an exact tag and stay
+/// connected (ffmpeg would hold its last packet back).
+enum Publishing {
+    Ffmpeg(Publisher),
+    Raw(RawPublisher),
+}
+
+impl Publishing {
+    fn release(&mut self) {
+        match self {
+            Self::Ffmpeg(p) => p.release(),
+            Self::Raw(p) => p.release(),
+        }
+    }
+
+    async fn kill(&mut self) {
+        match self {
+            Self::Ffmpeg(p) => p.kill().await,
+            Self::Raw(p) => p.kill(),
+        }
+    }
+
+    /// Resolves when the publish is over: ffmpeg has exited, or a publisher
+    /// that stays connected has sent its window. `Err` says what failed.
+    async fn over(&mut self) -> Result<(), String> {
+        match self {
+            Self::Ffmpeg(p) => match p.exited().await {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!(
+                    "ffmpeg exited with {s}: {}",
+                    p.log_tail().lines().last().unwrap_or_default()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            Self::Raw(p) => {
+                p.reached(Progress::BodySent).await;
+                if p.progress() == Progress::Done {
+                    // Ended rather than holding: say why.
+                    p.exited().await?;
+                    return Err("the publisher ended before sending its window".to_owned());
+                }
+                Ok(())
+            }
+        }
     }
 }
 

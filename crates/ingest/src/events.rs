@@ -14,6 +14,12 @@ pub enum WorkerEvent {
         attempt: u32,
         url: String,
     },
+    /// The server accepted the play (as the source guard saw it); media may
+    /// come later: a server that lets readers wait for a publisher
+    /// (nginx-rtmp) accepts at once.
+    Playing {
+        connection: u32,
+    },
     /// The first bytes of the stream came from the server (rtmpsrc hands
     /// them over a block of 4096 bytes at a time, rtmp2src a message at a
     /// time).

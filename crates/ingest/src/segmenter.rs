@@ -566,4 +566,73 @@ mod tests {
         segmenter.finish(None);
         assert_eq!(segmenter.next_index(), 9);
     }
+
+    /// A reader's packets from a real MediaMTX 1.20.1 with B-frames: the
+    /// server regenerated the DTS (1-ms steps after each IDR), so only the
+    /// PTS can be trusted. Cuts must follow the pictures' presentation.
+    const MEDIAMTX_B_FRAMES: &str =
+        include_str!("../../../conformance/mediamtx-1.20.1/late-reader-bframes-packets.txt");
+
+    fn recorded_frames(listing: &str) -> Vec<Frame<()>> {
+        let field = |line: &str, name: &str| -> String {
+            line.split('|')
+                .find_map(|f| f.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+                .expect("a recorded field")
+        };
+        let ns = |v: String| (v.parse::<f64>().expect("seconds") * 1e9).round() as u64;
+        listing
+            .lines()
+            .map(|line| {
+                let video = field(line, "codec_type") == "video";
+                Frame {
+                    kind: if video { MediaKind::Video } else { MediaKind::Audio },
+                    pts: ns(field(line, "pts_time")),
+                    dts: ns(field(line, "dts_time")),
+                    duration: if video { SEC / 30 } else { 1024 * SEC / 48_000 },
+                    keyframe: field(line, "flags").starts_with('K'),
+                    arrival: None,
+                    payload: (),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mediamtx_regenerated_dts_does_not_move_the_cuts() {
+        let frames = recorded_frames(MEDIAMTX_B_FRAMES);
+        let pictures: Vec<&Frame<()>> = frames.iter().filter(|f| f.kind == MediaKind::Video).collect();
+        // The recording's two IDRs, in arrival order.
+        let idrs: Vec<usize> = (0..pictures.len()).filter(|&i| pictures[i].keyframe).collect();
+        assert_eq!(idrs.len(), 2, "the recording holds two GOPs' starts");
+        assert!(
+            pictures[1].dts - pictures[0].dts == MS,
+            "the recording has MediaMTX's 1-ms DTS step"
+        );
+        let closed = run(frames.clone(), 2 * SEC);
+        let video = of_kind(&closed, MediaKind::Video);
+        assert_eq!(
+            video[0].2, 6067,
+            "the first segment starts at the first IDR's PTS"
+        );
+        assert_eq!(
+            video[1].2, 8066,
+            "the cut is at the second IDR's PTS, not its DTS (8000)"
+        );
+        assert_eq!(
+            video[0].4,
+            (idrs[1] - idrs[0]) as u64,
+            "every picture of the first GOP"
+        );
+        let total: u64 = video.iter().map(|s| s.4).sum();
+        assert_eq!(total, pictures.len() as u64, "no picture lost or repeated");
+        let audio = of_kind(&closed, MediaKind::Audio);
+        assert!(
+            audio[0].2.abs_diff(6067) <= 22,
+            "audio starts with the pictures: {audio:?}"
+        );
+        assert!(
+            audio[1].2.abs_diff(8066) <= 22,
+            "audio is cut with the pictures: {audio:?}"
+        );
+    }
 }

@@ -155,7 +155,10 @@ impl Session<'_> {
                     let Ok(event) = event else { continue };
                     match event {
                         GuardEvent::Playing => {
-                            playing_since.get_or_insert_with(Instant::now);
+                            if playing_since.is_none() {
+                                playing_since = Some(Instant::now());
+                                self.events.emit(WorkerEvent::Playing { connection: self.connection });
+                            }
                             continue;
                         }
                         GuardEvent::Refused { code, description } => {

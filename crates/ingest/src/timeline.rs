@@ -1,11 +1,22 @@
 //! Per-track timestamp normalisation: fills in missing timestamps and
-//! durations, and folds timestamp jumps so one glitch cannot produce a
-//! segment lasting minutes.
+//! durations, folds timestamp jumps so one glitch cannot produce a segment
+//! lasting minutes, and puts pictures back on their frame grid.
+//!
+//! The grid matters because FLV carries milliseconds and servers round
+//! differently: MediaMTX makes its own DTS and truncates DTS and PTS - DTS
+//! separately, so a picture's PTS can come out 1 ms early, and an audio
+//! frame whose midpoint sits that close to a keyframe would change segment
+//! depending on the server. A picture within [`GRID_TOLERANCE_NS`] of the
+//! grid its frame duration draws from the first picture is put on it.
 
 /// A forward step larger than this (beyond one frame) is a jump, not a gap.
 /// flvdemux already folds backward jumps of 2 s or more; this handles the
 /// forward ones and any backward step it lets through.
 pub const JUMP_THRESHOLD_NS: u64 = 5_000_000_000;
+
+/// How far from its frame grid a picture may be and still be put on it:
+/// the millisecond rounding of a publisher plus the truncation of a server.
+const GRID_TOLERANCE_NS: u64 = 2_000_000;
 
 /// Video frame duration assumed until two frames have been seen (30 fps).
 const DEFAULT_VIDEO_FRAME_NS: u64 = 33_333_333;
@@ -30,11 +41,36 @@ pub struct TrackTimeline {
     offset: i64,
     last_dts: Option<u64>,
     last_duration: u64,
+    /// Pictures only: the PTS the grid starts from, and its step (the
+    /// frame duration the parser gives).
+    grid: Option<Grid>,
+    on_grid: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    anchor: u64,
+    step: u64,
+}
+
+impl Grid {
+    /// `pts` on the grid, if it is close enough.
+    fn place(&self, pts: u64) -> Option<u64> {
+        let from = i128::from(pts) - i128::from(self.anchor);
+        let step = i128::from(self.step);
+        let k = (from + step / 2).div_euclid(step);
+        let placed = i128::from(self.anchor) + k * step;
+        let placed = u64::try_from(placed).ok()?;
+        (placed.abs_diff(pts) <= GRID_TOLERANCE_NS).then_some(placed)
+    }
 }
 
 impl TrackTimeline {
     pub fn video() -> Self {
-        Self::with_fallback(DEFAULT_VIDEO_FRAME_NS)
+        Self {
+            on_grid: true,
+            ..Self::with_fallback(DEFAULT_VIDEO_FRAME_NS)
+        }
     }
 
     pub fn audio(sample_rate: u32) -> Self {
@@ -46,6 +82,8 @@ impl TrackTimeline {
             offset: 0,
             last_dts: None,
             last_duration: fallback_duration,
+            grid: None,
+            on_grid: false,
         }
     }
 
@@ -92,12 +130,28 @@ impl TrackTimeline {
             self.last_duration = duration_out;
         }
         self.last_dts = Some(dts_out);
+        let pts_out = (dts_out as i64 + composition).max(0) as u64;
+        // Only a duration the parser gave (from the frame rate) draws a
+        // grid; one guessed from decode spacing is not exact enough.
+        let step = duration.filter(|d| *d > 0 && self.on_grid);
         NormalisedTimes {
-            pts: (dts_out as i64 + composition).max(0) as u64,
+            pts: step.map_or(pts_out, |step| self.place(pts_out, step, jumped)),
             dts: dts_out,
             duration: duration_out,
             jumped,
         }
+    }
+
+    /// Puts a picture on the grid, or starts a new grid from it (the first
+    /// picture, a new frame rate, a jump, a picture too far off).
+    fn place(&mut self, pts: u64, step: u64, jumped: bool) -> u64 {
+        if let Some(grid) = self.grid.filter(|g| g.step == step && !jumped)
+            && let Some(placed) = grid.place(pts)
+        {
+            return placed;
+        }
+        self.grid = Some(Grid { anchor: pts, step });
+        pts
     }
 }
 
@@ -159,5 +213,44 @@ mod tests {
         t.normalise(Some(0), Some(0), None);
         let n = t.normalise(None, None, None);
         assert_eq!((n.pts, n.duration), (frame, frame));
+    }
+
+    #[test]
+    fn pictures_a_server_moved_by_a_millisecond_go_back_on_their_grid() {
+        let frame = 33_333_333;
+        let mut t = TrackTimeline::video();
+        // 30 fps in whole milliseconds, the third picture truncated by one.
+        let times = [(3067, 3067), (3100, 3100), (3132, 3100), (3167, 3133)];
+        let placed: Vec<u64> = times
+            .iter()
+            .map(|&(pts, dts)| t.normalise(Some(pts * MS), Some(dts * MS), Some(frame)).pts)
+            .collect();
+        let grid: Vec<u64> = (0..4).map(|k| 3067 * MS + k * frame).collect();
+        assert_eq!(placed, grid);
+    }
+
+    #[test]
+    fn a_picture_far_off_the_grid_starts_a_new_one() {
+        let frame = 33_333_333;
+        let mut t = TrackTimeline::video();
+        t.normalise(Some(0), Some(0), Some(frame));
+        let off = t.normalise(Some(50 * MS), Some(50 * MS), Some(frame));
+        assert_eq!(off.pts, 50 * MS, "16.7 ms off the grid: kept as it came");
+        let next = t.normalise(Some(83 * MS), Some(83 * MS), Some(frame));
+        assert_eq!(
+            next.pts,
+            50 * MS + frame,
+            "the new grid starts at the picture that left the old one"
+        );
+    }
+
+    #[test]
+    fn audio_and_guessed_durations_are_not_gridded() {
+        let mut audio = TrackTimeline::audio(48_000);
+        let n = audio.normalise(Some(21 * MS), Some(21 * MS), Some(aac_frame_ns(48_000)));
+        assert_eq!(n.pts, 21 * MS);
+        let mut video = TrackTimeline::video();
+        video.normalise(Some(0), Some(0), None);
+        assert_eq!(video.normalise(Some(34 * MS), Some(34 * MS), None).pts, 34 * MS);
     }
 }

@@ -56,10 +56,15 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(fixture: &[FlvTag], window: Window) -> Self {
-        let configuration = fixture.iter().filter(|t| !t.is_frame()).map(|t| FlvTag {
-            timestamp: 0,
-            ..t.clone()
-        });
+        // Metadata and sequence headers; not the AVC end of sequence that
+        // closes a file, which would end the stream before it starts.
+        let configuration = fixture
+            .iter()
+            .filter(|t| t.kind == flv::SCRIPT || t.is_sequence_header())
+            .map(|t| FlvTag {
+                timestamp: 0,
+                ..t.clone()
+            });
         let lead_in = lead_in(fixture);
         let body = fixture
             .iter()

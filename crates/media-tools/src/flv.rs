@@ -33,6 +33,7 @@ pub struct FlvTag {
 
 pub const AUDIO: u8 = 8;
 pub const VIDEO: u8 = 9;
+pub const SCRIPT: u8 = 18;
 const AVC_CODEC_ID: u8 = 7;
 const AAC_FORMAT: u8 = 10;
 

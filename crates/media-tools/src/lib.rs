@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod flv;
 pub mod probe;
 pub mod publisher;
+pub mod raw_publisher;
 pub mod rtmp_client;
 pub mod scripted_server;
 
@@ -17,5 +18,6 @@ pub use feed::{Feed, LEAD_IN_MS, Window};
 pub use fixture::{AudioCodec, FixtureRecipe, VideoCodec};
 pub use probe::{ProbeReport, StreamReport, decode_errors, probe};
 pub use publisher::{FAST_SPEED, Pace, Progress, PublishOptions, Publisher};
+pub use raw_publisher::RawPublisher;
 pub use rtmp_client::{ClientError, Received, RtmpPlayer, RtmpPublisher};
 pub use scripted_server::{Script, ScriptedServer};

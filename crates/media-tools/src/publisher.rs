@@ -32,7 +32,7 @@ pub enum Pace {
 }
 
 impl Pace {
-    fn speed(self) -> u32 {
+    pub(crate) fn speed(self) -> u32 {
         match self {
             Self::Realtime => 1,
             Self::Fast => FAST_SPEED,

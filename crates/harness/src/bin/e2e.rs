@@ -74,6 +74,13 @@ struct Args {
     /// Build every fixture recipe into the cache and exit
     #[arg(long)]
     build_fixtures: bool,
+    /// Print an nginx-rtmp configuration serving the selected scenarios'
+    /// streams on HOST:PORT (with --run-id, which fixes their ids) and exit
+    #[arg(long, value_name = "HOST:PORT", requires = "run_id")]
+    print_nginx_conf: Option<String>,
+    /// nginx-rtmp's module, for --print-nginx-conf
+    #[arg(long, default_value = "/usr/lib/nginx/modules/ngx_rtmp_module.so")]
+    nginx_module: String,
 }
 
 fn main() -> ExitCode {
@@ -135,6 +142,21 @@ async fn run(args: Args) -> Result<ExitCode> {
         shard: args.shard,
     };
     let selected = selection.apply(&suite.scenarios);
+    if let Some(listen) = &args.print_nginx_conf {
+        let run_id = args.run_id.as_deref().expect("clap requires --run-id");
+        let ids: Vec<String> = selected
+            .iter()
+            .flat_map(|&i| {
+                let file = &suite.scenarios[i];
+                (0..file.scenario.streams).flat_map(move |k| {
+                    (1..=args.retries + 1)
+                        .map(move |attempt| harness::runner::stream_id(&file.name, k, run_id, attempt))
+                })
+            })
+            .collect();
+        print!("{}", harness::nginx::config(listen, &args.nginx_module, &ids));
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.list {
         for &i in &selected {
             let f = &suite.scenarios[i];

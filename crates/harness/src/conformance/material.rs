@@ -52,7 +52,7 @@ async fn tags_of(recipe: &FixtureRecipe, cache_dir: &Path) -> Result<Vec<FlvTag>
 /// AVC end of sequence, which closes it.
 pub fn config(tags: &[FlvTag]) -> Vec<FlvTag> {
     tags.iter()
-        .filter(|t| t.kind == 18 || t.is_sequence_header())
+        .filter(|t| t.kind == flv::SCRIPT || t.is_sequence_header())
         .cloned()
         .collect()
 }

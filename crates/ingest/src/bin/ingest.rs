@@ -88,6 +88,9 @@ fn describe(event: &WorkerEvent) -> String {
         } => {
             format!("connecting: {url} (connection {connection}, attempt {attempt})")
         }
+        WorkerEvent::Playing { connection } => {
+            format!("playing: the server accepted connection {connection}")
+        }
         WorkerEvent::Connected { connection } => format!("connected: connection {connection} is receiving"),
         WorkerEvent::TracksValidated(c) => format!(
             "tracks validated: {} + {} (first video after {:.0} ms, first audio after {:.0} ms)",
