@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> testcontainers::core::error::Result<()> {
-//! use harness::mediamtx::{MediaMtx, RTMP_PORT};
+//! use harness::server::mediamtx::{MediaMtx, RTMP_PORT};
 //! use testcontainers::runners::AsyncRunner;
 //! let container = MediaMtx::default().start().await?;
 //! let port = container.get_host_port_ipv4(RTMP_PORT).await?;
