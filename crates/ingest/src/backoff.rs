@@ -24,6 +24,9 @@ pub struct ReconnectPolicy {
     pub max_attempts: Option<u32>,
 }
 
+/// The shortest delay allowed between attempts.
+pub const MIN_DELAY: Duration = Duration::from_millis(10);
+
 /// The longest default delay between attempts, jitter included.
 pub const MAX_ATTACH_DELAY: Duration = Duration::from_millis(250);
 
@@ -56,6 +59,12 @@ impl ReconnectPolicy {
             field: "reconnect",
             reason,
         };
+        if self.initial_delay < MIN_DELAY {
+            return Err(invalid(format!(
+                "initial_delay {:?} is below {MIN_DELAY:?}: a server that refuses would be asked again at once, thousands of times a second; expected at least {MIN_DELAY:?}, such as 100ms",
+                self.initial_delay
+            )));
+        }
         if self.initial_delay > self.max_delay {
             return Err(invalid(format!(
                 "initial_delay {:?} is above max_delay {:?}",
@@ -160,5 +169,25 @@ mod tests {
         assert!(policy.allows(2));
         assert!(!policy.allows(3));
         assert!(ReconnectPolicy::default().allows(u32::MAX - 1));
+    }
+
+    #[rstest]
+    #[case(Duration::ZERO)]
+    #[case(Duration::from_millis(9))]
+    fn delays_below_the_floor_are_refused(#[case] initial: Duration) {
+        let policy = ReconnectPolicy {
+            initial_delay: initial,
+            ..ReconnectPolicy::default()
+        };
+        let message = policy.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("initial_delay") && message.contains("at least 10ms"),
+            "{message}"
+        );
+        let floor = ReconnectPolicy {
+            initial_delay: MIN_DELAY,
+            ..ReconnectPolicy::default()
+        };
+        assert!(floor.validate().is_ok());
     }
 }

@@ -16,6 +16,16 @@ use crate::stream_id::StreamId;
 /// `INGEST_RECONNECT_MAX_DELAY=2s`.
 pub const ENV_PREFIX: &str = "INGEST_";
 
+/// Settings whose environment values are taken as text, never parsed.
+const TEXT_SETTINGS: [&str; 6] = [
+    "stream_id",
+    "url",
+    "mediamtx_host",
+    "app_path",
+    "output_dir",
+    "source",
+];
+
 /// Longer segments would mean hours of media held before a file appears.
 const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(3600);
 
@@ -163,20 +173,34 @@ impl WorkerConfig {
     /// `url` (a command-line flag, which decides the URL, the stream id, the
     /// host and the port).
     pub fn load(file: Option<&Path>, url: Option<&str>) -> Result<Self, ConfigError> {
-        let base = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })?;
-                serde_yaml::from_str(&text).map_err(|e| ConfigError::File {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })?
-            }
-            None => Value::Mapping(Mapping::new()),
+        let Some(path) = file else {
+            return Self::from_layers(Value::Mapping(Mapping::new()), std::env::vars(), url);
         };
-        Self::from_layers(base, std::env::vars(), url)
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let located = |e: serde_yaml::Error| match e.location() {
+            Some(at) => ConfigError::FileSetting {
+                path: path.to_owned(),
+                line: at.line(),
+                column: at.column(),
+                reason: e.to_string(),
+            },
+            None => ConfigError::File {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            },
+        };
+        let base: Value = serde_yaml::from_str(&text).map_err(located)?;
+        Self::from_layers(base, std::env::vars(), url).map_err(|e| match e {
+            // A value the file holds, pointed at where it is written.
+            ConfigError::Setting { .. } => match serde_yaml::from_str::<Self>(&text) {
+                Err(file_error) if file_error.location().is_some() => located(file_error),
+                _ => e,
+            },
+            other => other,
+        })
     }
 
     fn from_layers(
@@ -185,21 +209,27 @@ impl WorkerConfig {
         url: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let Value::Mapping(root) = &mut value else {
-            return Err(ConfigError::Env {
-                var: "(file)".into(),
+            return Err(ConfigError::Setting {
+                key: "(the whole file)".into(),
                 reason: "the configuration must be a mapping of settings".into(),
             });
         };
+        let mut from_env = Vec::new();
         for (var, raw) in env {
             let Some(key) = var.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
             let key = key.to_ascii_lowercase();
-            // Parse as a YAML scalar so numbers and `null` keep their type.
-            let parsed: Value = serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone()));
-            let parsed = match parsed {
-                Value::Mapping(_) | Value::Sequence(_) => Value::String(raw.clone()),
-                scalar => scalar,
+            // Text settings stay text (a stream id `007` or an empty one is
+            // not a number or null); others parse as a YAML scalar so
+            // numbers and `null` keep their type.
+            let parsed = if TEXT_SETTINGS.contains(&key.as_str()) {
+                Value::String(raw.clone())
+            } else {
+                match serde_yaml::from_str(&raw).unwrap_or(Value::String(raw.clone())) {
+                    Value::Mapping(_) | Value::Sequence(_) => Value::String(raw.clone()),
+                    scalar => scalar,
+                }
             };
             match key.strip_prefix("reconnect_") {
                 Some(sub) => {
@@ -209,30 +239,89 @@ impl WorkerConfig {
                     if let Value::Mapping(map) = entry {
                         map.insert(Value::from(sub), parsed);
                     }
+                    from_env.push((format!("reconnect.{sub}"), var));
                 }
                 None => {
                     root.insert(Value::from(key.as_str()), parsed);
+                    from_env.push((key, var));
                 }
             }
         }
-        if let Some(url) = url {
-            let parsed = RtmpUrl::parse(url)?;
-            let decided = [
-                ("url", Value::from(url)),
-                ("stream_id", Value::from(parsed.stream_id()?.as_str())),
-                ("mediamtx_host", Value::from(parsed.host())),
-                ("mediamtx_rtmp_port", Value::from(parsed.port())),
-            ];
-            for (key, value) in decided {
-                root.insert(Value::from(key), value);
+        let url = match url {
+            // The flag decides the URL, host and port.
+            Some(url) => {
+                let parsed = RtmpUrl::parse(url)?;
+                for (key, value) in [
+                    ("url", Value::from(url)),
+                    ("mediamtx_host", Value::from(parsed.host())),
+                    ("mediamtx_rtmp_port", Value::from(parsed.port())),
+                ] {
+                    root.insert(Value::from(key), value);
+                }
+                Some(parsed)
+            }
+            None => match root.get("url").and_then(Value::as_str) {
+                Some(url) => Some(RtmpUrl::parse(url)?),
+                None => None,
+            },
+        };
+        // A URL names its stream; a stream_id given as well must agree.
+        if let Some(url) = &url {
+            let url_id = url.stream_id()?;
+            match root.get("stream_id").and_then(Value::as_str) {
+                Some(id) if id != url_id.as_str() => {
+                    return Err(ConfigError::ConflictingStreamId {
+                        url_id: url_id.to_string(),
+                        stream_id: id.to_owned(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    root.insert(Value::from("stream_id"), Value::from(url_id.as_str()));
+                }
             }
         }
-        let config: Self = serde_yaml::from_value(value).map_err(|e| ConfigError::Env {
-            var: format!("{ENV_PREFIX}* or file"),
-            reason: e.to_string(),
-        })?;
+        let config: Self = match serde_yaml::from_value(value.clone()) {
+            Ok(config) => config,
+            Err(e) => return Err(Self::blame(&value, &from_env, e)),
+        };
         config.validate()?;
         Ok(config)
+    }
+
+    /// Says which setting a deserialisation error is about: serde_yaml names
+    /// the expected type but not the key, so each value that came from the
+    /// environment is taken out in turn; the one whose absence changes the
+    /// error is to blame.
+    fn blame(value: &Value, from_env: &[(String, String)], error: serde_yaml::Error) -> ConfigError {
+        let reason = error.to_string();
+        for (key, var) in from_env {
+            let mut without = value.clone();
+            let removed = match key.split_once('.') {
+                Some((outer, inner)) => without
+                    .get_mut(outer)
+                    .and_then(Value::as_mapping_mut)
+                    .and_then(|m| m.remove(inner)),
+                None => without.as_mapping_mut().and_then(|m| m.remove(key.as_str())),
+            };
+            if removed.is_none() {
+                continue;
+            }
+            let changed = match serde_yaml::from_value::<Self>(without) {
+                Ok(_) => true,
+                Err(other) => other.to_string() != reason,
+            };
+            if changed {
+                return ConfigError::Env {
+                    var: var.clone(),
+                    reason,
+                };
+            }
+        }
+        ConfigError::Setting {
+            key: "(a file setting)".into(),
+            reason,
+        }
     }
 
     /// Checks values that serde alone cannot.
@@ -266,7 +355,22 @@ impl WorkerConfig {
                 });
             }
         }
-        self.rtmp_url().map(|_| ())
+        if self.mediamtx_rtmp_port == 0 {
+            return Err(ConfigError::InvalidField {
+                field: "mediamtx_rtmp_port",
+                reason: "port 0 cannot be connected to; expected a port from 1 to 65535, such as 1935".into(),
+            });
+        }
+        let url = self.rtmp_url()?;
+        // A URL set on the struct directly must agree with the id too.
+        let url_id = url.stream_id()?;
+        if url_id != self.stream_id {
+            return Err(ConfigError::ConflictingStreamId {
+                url_id: url_id.to_string(),
+                stream_id: self.stream_id.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The URL to pull: `url` if set, else `rtmp://{host}:{port}/{app}/{stream_id}/in`.
@@ -375,7 +479,7 @@ mod tests {
     fn a_url_flag_decides_the_stream_while_env_sets_the_rest() {
         let config = WorkerConfig::from_layers(
             Value::Mapping(Mapping::new()),
-            env(&[("INGEST_STREAM_ID", "other"), ("INGEST_SEGMENT_DURATION", "4s")]),
+            env(&[("INGEST_STREAM_ID", "cam7"), ("INGEST_SEGMENT_DURATION", "4s")]),
             Some("rtmp://h:1940/live/cam7/in"),
         )
         .unwrap();
@@ -407,5 +511,125 @@ mod tests {
         let mut config = WorkerConfig::new(StreamId::parse("a").unwrap());
         config.max_buffers = 0;
         assert!(config.validate().unwrap_err().to_string().contains("max_buffers"));
+    }
+
+    #[test]
+    fn a_url_and_a_stream_id_that_disagree_are_refused() {
+        let flag = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "other")]),
+            Some("rtmp://h/live/cam7/in"),
+        )
+        .unwrap_err();
+        assert!(matches!(flag, ConfigError::ConflictingStreamId { .. }), "{flag}");
+        assert!(
+            flag.to_string().contains("'cam7'") && flag.to_string().contains("'other'"),
+            "{flag}"
+        );
+        let file: Value = serde_yaml::from_str("stream_id: ok\nurl: rtmp://h/live/escape/in\n").unwrap();
+        let in_file = WorkerConfig::from_layers(file, env(&[]), None).unwrap_err();
+        assert!(
+            matches!(in_file, ConfigError::ConflictingStreamId { .. }),
+            "{in_file}"
+        );
+        let mut direct = WorkerConfig::new(StreamId::parse("ok").unwrap());
+        direct.url = Some("rtmp://h/live/other/in".into());
+        assert!(matches!(
+            direct.validate(),
+            Err(ConfigError::ConflictingStreamId { .. })
+        ));
+    }
+
+    #[test]
+    fn a_url_alone_in_a_file_names_the_stream() {
+        let file: Value = serde_yaml::from_str("url: rtmp://h:1940/live/cam7/in\n").unwrap();
+        let config = WorkerConfig::from_layers(file, env(&[]), None).unwrap();
+        assert_eq!(config.stream_id.as_str(), "cam7");
+    }
+
+    #[rstest::rstest]
+    #[case("../escape")]
+    #[case("a/b")]
+    #[case("")]
+    #[case(" ")]
+    #[case("a b")]
+    #[case("a%00")]
+    #[case("a\u{0}b")]
+    fn bad_ids_are_refused_from_env_and_file(#[case] id: &str) {
+        let from_env = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", id)]),
+            None,
+        );
+        assert!(from_env.is_err(), "{id:?} accepted from the environment");
+        let mut map = Mapping::new();
+        map.insert(Value::from("stream_id"), Value::from(id));
+        let from_file = WorkerConfig::from_layers(Value::Mapping(map), env(&[]), None).unwrap_err();
+        assert!(from_file.to_string().contains("stream id"), "{from_file}");
+        let url = format!("rtmp://h/live/{id}/in");
+        assert!(
+            WorkerConfig::from_layers(Value::Mapping(Mapping::new()), env(&[]), Some(&url)).is_err(),
+            "{url:?}"
+        );
+    }
+
+    #[test]
+    fn a_300_character_id_is_refused_everywhere() {
+        let id = "x".repeat(300);
+        let from_env = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", &id)]),
+            None,
+        )
+        .unwrap_err();
+        assert!(from_env.to_string().contains("longer than"), "{from_env}");
+        let url = format!("rtmp://h/live/{id}/in");
+        let from_url =
+            WorkerConfig::from_layers(Value::Mapping(Mapping::new()), env(&[]), Some(&url)).unwrap_err();
+        assert!(from_url.to_string().contains("longer than"), "{from_url}");
+    }
+
+    #[test]
+    fn port_zero_is_refused() {
+        let error = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "a"), ("INGEST_MEDIAMTX_RTMP_PORT", "0")]),
+            None,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("port 0"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_its_variable() {
+        let error = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "a"), ("INGEST_MAX_BUFFERS", "many")]),
+            None,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("INGEST_MAX_BUFFERS"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_file_value_names_its_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.yaml");
+        std::fs::write(&path, "stream_id: a\nmax_buffers: many\n").unwrap();
+        let error = WorkerConfig::load(Some(&path), None).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with(&format!("{}:2:", path.display())), "{text}");
+        assert!(text.contains("max_buffers"), "{text}");
+    }
+
+    #[test]
+    fn text_settings_from_the_environment_stay_text() {
+        let config = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "007")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.stream_id.as_str(), "007");
     }
 }

@@ -20,8 +20,21 @@ pub enum ConfigError {
     InvalidField { field: &'static str, reason: String },
     #[error("cannot read configuration file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("{}:{line}:{column}: {reason}", path.display())]
+    FileSetting {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
     #[error("invalid environment variable {var}: {reason}")]
     Env { var: String, reason: String },
+    #[error("invalid setting {key}: {reason}")]
+    Setting { key: String, reason: String },
+    #[error(
+        "the URL's stream id '{url_id}' and stream_id '{stream_id}' disagree; give one of them, or the same id in both"
+    )]
+    ConflictingStreamId { url_id: String, stream_id: String },
 }
 
 /// The stream is not one this ingest can serve. Retrying cannot help, so the
@@ -65,18 +78,16 @@ pub enum IngestError {
         message: String,
         debug: Option<String>,
     },
-    #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The OS error is part of the message and not a `source`, so a report
+    // that prints the chain does not say it twice.
+    #[error("cannot write {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("gave up after {attempts} connection attempt{}; last failure: {last}", if *attempts == 1 { "" } else { "s" })]
     RetriesExhausted { attempts: u32, last: String },
     #[error("the worker thread ended without a result (it panicked; see the log)")]
     WorkerLost,
     #[error("cannot start the worker thread: {0}")]
-    Spawn(#[source] std::io::Error),
+    Spawn(std::io::Error),
 }
 
 impl IngestError {
@@ -102,7 +113,7 @@ impl IngestError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

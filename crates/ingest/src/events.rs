@@ -8,7 +8,10 @@ use crate::manifest::{ConnectionRecord, SegmentRecord};
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
-    /// A connection attempt starts (1-based attempt within the current outage).
+    /// A connection attempt starts: `connection` is the number it gets if
+    /// media comes (connections count those that carried media, as the
+    /// manifest numbers them), `attempt` is 1-based within the current
+    /// outage.
     Connecting {
         connection: u32,
         attempt: u32,

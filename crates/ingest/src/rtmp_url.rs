@@ -6,7 +6,9 @@ use std::fmt;
 use crate::error::ConfigError;
 use crate::stream_id::StreamId;
 
-/// A validated `rtmp://host[:port]/app/.../stream` URL.
+/// A validated `rtmp://host[:port]/APP/ID/STREAM` URL (MediaMTX's path
+/// `APP/ID/STREAM`; the id names the output folder, so it follows the
+/// stream id's rules).
 ///
 /// `Display` and `Debug` print the redacted form; only [`RtmpUrl::expose`]
 /// returns the URL with credentials, for handing to the source element.
@@ -59,16 +61,20 @@ impl RtmpUrl {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| invalid("the URL has no host; expected rtmp://HOST[:PORT]/APP/STREAM".into()))?
             .to_owned();
-        let path = parsed.path().trim_matches('/').to_owned();
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        // RTMP clients split the path into application and stream name; both
-        // must exist, and MediaMTX paths need at least two segments.
-        if segments.len() < 2 {
+        if parsed.port() == Some(0) {
             return Err(invalid(
-                "the URL has no stream path; expected rtmp://HOST[:PORT]/APP/STREAM, e.g. /live/<id>/in"
-                    .into(),
+                "port 0 cannot be connected to; expected a port from 1 to 65535, such as 1935".into(),
             ));
         }
+        // The path as typed: the URL parser would resolve `..` and `.` and
+        // decode nothing, so checks run on the raw text.
+        let path = raw_path(trimmed).ok_or_else(|| {
+            invalid(
+                "the URL has no stream path; expected rtmp://HOST[:PORT]/APP/ID/STREAM, e.g. /live/<id>/in"
+                    .into(),
+            )
+        })?;
+        let segments = check_path(path).map_err(invalid)?;
         Ok(Self {
             full: trimmed.to_owned(),
             redacted: redacted_input,
@@ -119,17 +125,61 @@ impl RtmpUrl {
         &self.path
     }
 
-    /// The stream id of a `.../<app>/<id>/in` URL: the second-to-last path
-    /// segment when the last is `in`, else the last segment.
+    /// The stream id: the path's middle part (`live/<id>/in`), checked
+    /// when the URL was parsed.
     pub fn stream_id(&self) -> Result<StreamId, ConfigError> {
-        let segments: Vec<&str> = self.path.split('/').collect();
-        let candidate = match segments.as_slice() {
-            [.., id, "in"] => id,
-            [.., last] => last,
-            [] => "",
-        };
-        StreamId::parse(candidate)
+        StreamId::parse(self.path.split('/').nth(1).unwrap_or_default())
     }
+}
+
+/// The path part of an `rtmp://` URL as typed (without query or fragment),
+/// `None` when there is none.
+fn raw_path(url: &str) -> Option<&str> {
+    let after_scheme = url.split_once("://")?.1;
+    let path = &after_scheme[after_scheme.find('/')?..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    Some(&path[..end])
+}
+
+/// Splits `/APP/ID/STREAM` into its segments, refusing what would
+/// pull one path and write another's folder: empty segments, `.` and `..`,
+/// characters outside the stream id's set, and an unsafe id.
+fn check_path(path: &str) -> Result<Vec<String>, String> {
+    let expected = "expected /APP/ID/STREAM, such as /live/<id>/in";
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    if let Some(dots) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+        return Err(format!(
+            "the path '{path}' has a '{dots}' part, which would name another path; {expected}"
+        ));
+    }
+    let parts = if trimmed.is_empty() { 0 } else { segments.len() };
+    if parts != 3 {
+        return Err(format!("the path '{path}' has {parts} part(s); {expected}"));
+    }
+    for (segment, what) in segments.iter().zip(["application", "stream id", "stream name"]) {
+        if segment.is_empty() {
+            return Err(format!(
+                "the path '{path}' has an empty {what} ('//'); {expected}"
+            ));
+        }
+        if matches!(*segment, "." | "..") {
+            return Err(format!(
+                "the {what} in '{path}' is '{segment}', which would name another path; {expected}"
+            ));
+        }
+        if let Some(bad) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        {
+            return Err(format!(
+                "the {what} '{segment}' contains {bad:?}; URL paths take letters, digits, '-', '_' and '.' ({expected})"
+            ));
+        }
+    }
+    StreamId::parse(segments[1]).map_err(|e| format!("{e} (the stream id of '{path}')"))?;
+    Ok(segments.into_iter().map(str::to_owned).collect())
 }
 
 impl fmt::Display for RtmpUrl {
@@ -194,8 +244,14 @@ mod tests {
     #[rstest]
     #[case("rtmp://localhost/live/abc/in", "localhost", 1935, "live/abc/in")]
     #[case("rtmp://10.0.0.5:1936/live/abc/in", "10.0.0.5", 1936, "live/abc/in")]
-    #[case("rtmp://mediamtx:1935/app/stream", "mediamtx", 1935, "app/stream")]
-    #[case("  rtmp://h:1/a/b/  ", "h", 1, "a/b")]
+    #[case(
+        "rtmp://mediamtx:1935/dub/cam.1_b-2/src",
+        "mediamtx",
+        1935,
+        "dub/cam.1_b-2/src"
+    )]
+    #[case("  rtmp://h:1/a/b/c/  ", "h", 1, "a/b/c")]
+    #[case("rtmp://h/live/abc/in?user=u&pass=p", "h", 1935, "live/abc/in")]
     fn accepts_rtmp_urls(#[case] raw: &str, #[case] host: &str, #[case] port: u16, #[case] path: &str) {
         let url = RtmpUrl::parse(raw).unwrap();
         assert_eq!((url.host(), url.port(), url.path()), (host, port, path));
@@ -210,13 +266,37 @@ mod tests {
     #[case("host/live/abc/in", "not a URL")]
     #[case("rtmp:///live/abc/in", "no host")]
     #[case("rtmp://host", "no stream path")]
-    #[case("rtmp://host:1935/live", "no stream path")]
+    #[case("rtmp://host/", "has 0 part(s)")]
+    #[case("rtmp://host:1935/live", "has 1 part(s)")]
+    #[case("rtmp://host/app/stream", "has 2 part(s)")]
+    #[case("rtmp://host:0/live/abc/in", "port 0")]
+    #[case("rtmp://h/live/../escape/in", "a '..' part, which would name another path")]
+    #[case("rtmp://h/live/./in", "a '.' part, which would name another path")]
+    #[case("rtmp://h/live/a/b/in", "has 4 part(s)")]
+    #[case("rtmp://h/live//in", "empty stream id")]
+    #[case("rtmp://h//abc/in", "empty application")]
+    #[case("rtmp://h/live/abc/", "has 2 part(s)")]
+    #[case("rtmp://h/live/a%20b/in", "contains '%'")]
+    #[case("rtmp://h/live/a%00/in", "contains '%'")]
+    #[case("rtmp://h/live/a b/in", "contains ' '")]
+    #[case("rtmp://h/live/.hidden/in", "starts with '.'")]
+    #[case("rtmp://h/li:ve/abc/in", "application 'li:ve' contains ':'")]
     fn refuses_bad_urls(#[case] raw: &str, #[case] fragment: &str) {
         let message = RtmpUrl::parse(raw).unwrap_err().to_string();
         assert!(
             message.contains(fragment),
             "{message:?} should contain {fragment:?}"
         );
+    }
+
+    #[test]
+    fn refuses_an_overlong_id_by_name() {
+        let id = "x".repeat(300);
+        let message = RtmpUrl::parse(&format!("rtmp://h/live/{id}/in"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("longer than"), "{message}");
+        assert!(message.contains("stream id"), "{message}");
     }
 
     #[test]
@@ -229,7 +309,7 @@ mod tests {
 
     #[rstest]
     #[case("rtmp://h/live/abc/in", "abc")]
-    #[case("rtmp://h/app/xyz", "xyz")]
+    #[case("rtmp://h/app/xyz/out", "xyz")]
     fn derives_stream_id(#[case] raw: &str, #[case] id: &str) {
         assert_eq!(RtmpUrl::parse(raw).unwrap().stream_id().unwrap().as_str(), id);
     }

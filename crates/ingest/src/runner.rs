@@ -31,6 +31,7 @@ const TEARDOWN_WAIT: Duration = Duration::from_secs(3);
 pub struct RunSummary {
     pub video_segments: u64,
     pub audio_segments: u64,
+    /// Connections that carried media.
     pub connections: u32,
 }
 
@@ -112,10 +113,13 @@ impl WorkerRunner {
         let mut writer = SegmentWriter::create(&self.config.stream_dir())?;
         let mut next_index = writer.first_free_index()?;
         let mut counts = [0u64; 2];
-        let mut connection = 0u32;
+        // Connections count those that carried media (as the manifest
+        // numbers them); an attempt that failed keeps the number for the
+        // next one.
+        let mut carried = 0u32;
         let mut failures = 0u32;
         loop {
-            connection += 1;
+            let connection = carried + 1;
             events.emit(WorkerEvent::Connecting {
                 connection,
                 attempt: failures + 1,
@@ -133,13 +137,17 @@ impl WorkerRunner {
                 teardowns,
             };
             let reason = match session.run()? {
-                SessionEnd::Stopped => break,
+                SessionEnd::Stopped { carried_media } => {
+                    carried += u32::from(carried_media);
+                    break;
+                }
                 SessionEnd::Refused(refusal) => return Err(refusal.into()),
                 SessionEnd::ConnectFailed(reason) => {
                     failures += 1;
                     reason
                 }
                 SessionEnd::Ended { reason } => {
+                    carried += 1;
                     events.emit(WorkerEvent::Disconnected {
                         connection,
                         reason: reason.clone(),
@@ -171,7 +179,7 @@ impl WorkerRunner {
         Ok(RunSummary {
             video_segments: counts[0],
             audio_segments: counts[1],
-            connections: connection,
+            connections: carried,
         })
     }
 }

@@ -37,12 +37,11 @@ pub(crate) enum SessionEnd {
     /// Refused or unreachable before any byte of media arrived.
     ConnectFailed(String),
     /// Media flowed, then the stream ended or the connection dropped.
-    Ended {
-        reason: String,
-    },
+    Ended { reason: String },
     /// The stream cannot be served; retrying will not help.
     Refused(StreamError),
-    Stopped,
+    /// Asked to stop; whether media had come on this connection.
+    Stopped { carried_media: bool },
 }
 
 pub(crate) struct Session<'a> {
@@ -188,7 +187,7 @@ impl Session<'_> {
                         humantime::format_duration(self.config.track_timeout)
                     ));
                 }
-                recv(self.stop) -> _ => break SessionEnd::Stopped,
+                recv(self.stop) -> _ => break SessionEnd::Stopped { carried_media: received_data },
                 recv(validation_deadline) -> _ => {
                     let missing = MediaKind::ALL
                         .into_iter()

@@ -92,3 +92,53 @@ async fn a_play_without_tracks_is_refused_after_the_track_timeout(
         "{text}"
     );
 }
+
+/// `VmRSS` or `VmHWM` (the peak) of this process, from the kernel.
+fn memory_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| {
+            v.trim_start_matches(':')
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("the field is in /proc/self/status")
+}
+
+/// A server that completes the handshake and the play, then sends random
+/// bytes for ever: the ingest must refuse it on every attempt, retry with
+/// backoff, give up when told, and never hold more than 100 MB.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_are_refused_on_every_attempt_in_bounded_memory(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let noise: Vec<u8> = (0..256 * 1024).map(|_| rng.u8(..)).collect();
+    let world = World::new();
+    let id = world.stream_id("noise");
+    let server = ScriptedServer::start(Script::Raw(noise)).await.unwrap();
+    let mut config = world.worker_config(&id, source);
+    config.url = Some(server.url(&format!("live/{id}/in")));
+    config.reconnect.max_attempts = Some(3);
+    let before = memory_kib("VmRSS");
+    let mut worker = spawn_once(config);
+    let events = collect_events(&mut worker).await;
+    let error = worker.wait().await.expect_err("noise is never a stream");
+    let peak = memory_kib("VmHWM");
+    let retries = events
+        .iter()
+        .filter(|e| matches!(e, ingest::WorkerEvent::Reconnecting { .. }))
+        .count();
+    assert_eq!(retries, 2, "three attempts, two retries: {events:?}");
+    let text = error.to_string();
+    assert!(text.contains("gave up after 3 connection attempts"), "{text}");
+    assert!(text.contains("refused what the server sent"), "{text}");
+    let grown_mb = peak.saturating_sub(before) / 1024;
+    assert!(grown_mb < 100, "the ingest grew by {grown_mb} MB on noise");
+}

@@ -103,3 +103,72 @@ async fn once_exits_zero_when_the_stream_ends_and_ctrl_c_flushes() {
         .collect();
     assert_eq!(partial.len(), 2, "a partial video and audio segment: {events:#?}");
 }
+
+/// Every way a stream can be named reaches the same rule: a URL whose path
+/// is not `APP/ID/STREAM` with a safe id, a bad `INGEST_STREAM_ID`, a
+/// config file whose id and URL disagree. Each is refused before anything
+/// connects, with a message naming what was wrong.
+#[test]
+fn bad_stream_names_are_refused_at_every_entry_point() {
+    let out = tempfile::tempdir().unwrap();
+    let refused = |command: &mut Command, expected: &str| {
+        let output = command.arg("--out").arg(out.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "accepted: {stderr}");
+        assert!(stderr.contains(expected), "{stderr:?} should name {expected:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    let long = "x".repeat(300);
+    for (url, expected) in [
+        ("rtmp://127.0.0.1:1/live/../escape/in", "'..'"),
+        ("rtmp://127.0.0.1:1/live/a/b/in", "4 part(s)"),
+        ("rtmp://127.0.0.1:1/live//in", "empty stream id"),
+        ("rtmp://127.0.0.1:1/live/a%00/in", "'%'"),
+        ("rtmp://127.0.0.1:1/live/a b/in", "' '"),
+        (&format!("rtmp://127.0.0.1:1/live/{long}/in"), "longer than"),
+        ("rtmp://127.0.0.1:0/live/a/in", "port 0"),
+    ] {
+        refused(ingest().args(["--url", url]), expected);
+    }
+    for id in ["../escape", "a/b", "", " ", "a%00", long.as_str()] {
+        refused(ingest().env("INGEST_STREAM_ID", id), "stream id");
+    }
+    let file = out.path().join("ingest.yaml");
+    std::fs::write(&file, "stream_id: ok\nurl: rtmp://127.0.0.1:1/live/escape/in\n").unwrap();
+    refused(ingest().arg("--config").arg(&file), "disagree");
+    std::fs::write(&file, "stream_id: a\nmax_buffers: many\n").unwrap();
+    refused(ingest().arg("--config").arg(&file), ":2:");
+    refused(
+        ingest()
+            .env("INGEST_STREAM_ID", "a")
+            .env("INGEST_RECONNECT_INITIAL_DELAY", "0s"),
+        "initial_delay",
+    );
+}
+
+/// `ingest ... | head -1`: the reader of the events goes away; the binary
+/// stops the worker and ends without a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_the_binary_cleanly() {
+    let world = World::new();
+    let id = world.stream_id("pipe");
+    let mut child = ingest()
+        .args(["--url", &world.url(&id), "--out"])
+        .arg(world.dir.path().join("pipe"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first line (the connecting event), then close the pipe.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("connecting"), "{first}");
+    drop(stdout);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -35,10 +35,22 @@ pub struct ServerConfig {
     pub read_timeout: Duration,
     /// MediaMTX `writeTimeout`: per write.
     pub write_timeout: Duration,
-    /// Largest `SetChunkSize` a client may announce; larger values close the
-    /// connection. An RTMP message is at most 16 MiB − 1 bytes (24-bit length
-    /// field), so a bigger chunk can never be needed.
+    /// Largest `SetChunkSize` a client may announce (MediaMTX: 10 MiB);
+    /// larger values close the connection with MediaMTX's words.
     pub max_chunk_size: u32,
+    /// Largest message a client may announce (MediaMTX: 10 MiB).
+    pub max_message_size: u32,
+    /// Bytes one connection's unfinished messages may announce at once, and
+    /// chunk streams it may keep a message open on. MediaMTX has no such
+    /// limit; without one a client could make the server hold 10 MiB on
+    /// each of 62 chunk streams.
+    pub max_unfinished_per_connection: u64,
+    pub max_open_chunk_streams: usize,
+    /// What all connections' unfinished messages may announce together
+    /// (32 MiB: 64 publishers each mid-way through a 500-KiB keyframe fit):
+    /// a connection that would take more is closed, so no number of hostile
+    /// clients grows the server's memory past it.
+    pub max_unfinished_total: u64,
     /// Chunk size the server uses for what it sends (MediaMTX: 65536).
     pub outbound_chunk_size: u32,
     /// Worker threads of the server's own runtime.
@@ -60,7 +72,11 @@ impl Default for ServerConfig {
             write_queue_size: 512,
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
-            max_chunk_size: 0xFF_FFFF,
+            max_chunk_size: 10 << 20,
+            max_message_size: 10 << 20,
+            max_unfinished_per_connection: 16 << 20,
+            max_open_chunk_streams: 16,
+            max_unfinished_total: 32 << 20,
             outbound_chunk_size: 65_536,
             worker_threads: 2,
             log_capacity: 4096,
@@ -69,6 +85,16 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The per-connection limits on what a client sends.
+    pub(crate) fn chunk_limits(&self) -> rtmp_chunks::Limits {
+        rtmp_chunks::Limits {
+            max_chunk_size: self.max_chunk_size,
+            max_message: self.max_message_size,
+            max_in_progress: self.max_unfinished_per_connection,
+            max_open_streams: self.max_open_chunk_streams,
+        }
+    }
+
     /// The default, with the API on an ephemeral loopback port.
     pub fn with_api() -> Self {
         Self {

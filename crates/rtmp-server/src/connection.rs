@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,6 +47,43 @@ pub(crate) struct Shared {
     pub config: ServerConfig,
     pub registry: Registry,
     pub log: LogSink,
+    /// What every connection's unfinished messages announce together.
+    pub unfinished: AtomicU64,
+}
+
+/// One connection's share of [`Shared::unfinished`], returned when it ends.
+struct UnfinishedShare<'a> {
+    shared: &'a Shared,
+    held: u64,
+}
+
+impl UnfinishedShare<'_> {
+    /// Records that the connection's unfinished messages now announce
+    /// `bytes`; an error when all connections together would pass the
+    /// server's budget.
+    fn update(&mut self, bytes: u64) -> Result<(), String> {
+        let total = &self.shared.unfinished;
+        if bytes >= self.held {
+            let after = total.fetch_add(bytes - self.held, Ordering::Relaxed) + (bytes - self.held);
+            self.held = bytes;
+            let budget = self.shared.config.max_unfinished_total;
+            if after > budget {
+                return Err(format!(
+                    "unfinished messages of all connections would take {after} bytes; the server holds at most {budget}"
+                ));
+            }
+        } else {
+            total.fetch_sub(self.held - bytes, Ordering::Relaxed);
+            self.held = bytes;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for UnfinishedShare<'_> {
+    fn drop(&mut self) {
+        self.shared.unfinished.fetch_sub(self.held, Ordering::Relaxed);
+    }
 }
 
 enum Role {
@@ -92,11 +129,15 @@ pub(crate) async fn serve(stream: TcpStream, remote: SocketAddr, shared: Arc<Sha
     let (mut reader, mut writer) = stream.into_split();
     let connection = Connection {
         shared: &shared,
-        session: Session::new(shared.config.max_chunk_size, shared.config.outbound_chunk_size),
+        session: Session::new(shared.config.chunk_limits(), shared.config.outbound_chunk_size),
         handle,
         socket: Socket { local, remote },
         role: Role::Idle,
         out: Vec::new(),
+        unfinished: UnfinishedShare {
+            shared: &shared,
+            held: 0,
+        },
     };
     let end = connection.run(&mut reader, &mut writer, accepted).await;
     drop(registration);
@@ -193,6 +234,7 @@ struct Connection<'a> {
     socket: Socket,
     role: Role,
     out: Vec<u8>,
+    unfinished: UnfinishedShare<'a>,
 }
 
 impl Connection<'_> {
@@ -264,6 +306,9 @@ impl Connection<'_> {
                     self.handle.stats.inbound.fetch_add(n as u64, Ordering::Relaxed);
                     if let Err(e) = self.session.handle_input(&buf[..n], &mut self.out, &mut events) {
                         return End::ours(e.to_string());
+                    }
+                    if let Err(reason) = self.unfinished.update(self.session.in_progress_bytes()) {
+                        return End::ours(reason);
                     }
                     for event in events.drain(..) {
                         if let Err(reason) = self.handle_event(event) {

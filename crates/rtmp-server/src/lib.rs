@@ -34,9 +34,14 @@
 //! `session.rs` is ours, as is the relay.
 //!
 //! # Bounded memory
-//! Per connection: one 64 KiB read buffer plus at most one RTMP message in
-//! reassembly (≤ 16 MiB by the protocol's 24-bit length); chunk sizes above
-//! [`ServerConfig::max_chunk_size`] are refused; the analysis buffer is
+//! Every chunk header a client sends is checked (`rtmp_chunks`) before
+//! rml_rtmp sees it, which would reserve what the header announces: as in
+//! MediaMTX, a chunk size or message above 10 MiB closes the connection
+//! (`body size (N) exceeds maximum (M)`); beyond MediaMTX, a connection's
+//! unfinished messages may announce at most 16 MiB on 16 chunk streams, and
+//! all connections' together [`ServerConfig::max_unfinished_total`]
+//! (32 MiB), so no number of clients grows the server past it. Per
+//! connection otherwise: one 64 KiB read buffer; the analysis buffer is
 //! capped. Per reader: a bounded queue of shared units.
 //!
 //! ```no_run

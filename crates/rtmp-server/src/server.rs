@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ impl RtmpServer {
             registry: Registry::new(settings, log.clone()),
             log,
             config,
+            unfinished: AtomicU64::new(0),
         });
         let mut startup_log = vec![format!(
             "[RTMP] started with listener on {} (TCP/RTMP)",

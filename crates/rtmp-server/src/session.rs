@@ -12,6 +12,7 @@ use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::messages::{MessagePayload, PeerBandwidthLimitType, RtmpMessage, UserControlEventType};
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::time::RtmpTimestamp;
+use rtmp_chunks::{ChunkTracker, Limits, Violation};
 
 use crate::media::{Tag, TagKind};
 use crate::path_name::{path_name, query_of};
@@ -44,8 +45,17 @@ pub(crate) enum ProtocolError {
     Chunk(String),
     #[error("invalid message: {0}")]
     Message(String),
-    #[error("chunk size {size} is out of range (1..={limit})")]
+    // MediaMTX's words (gortmplib) for the two limits it has.
+    #[error("chunk size ({size}) exceeds maximum ({limit})")]
     ChunkSize { size: u32, limit: u32 },
+    #[error("body size ({size}) exceeds maximum ({limit})")]
+    BodySize { size: u32, limit: u32 },
+    #[error("chunk size (0) is invalid; it must be at least 1")]
+    ZeroChunkSize,
+    /// A limit of ours that MediaMTX does not have (memory held for
+    /// unfinished messages).
+    #[error("{0}")]
+    Limit(rtmp_chunks::Violation),
     #[error("command '{0}' is not valid before 'connect'")]
     NotConnected(String),
     #[error("command '{0}' has invalid arguments")]
@@ -56,6 +66,9 @@ pub(crate) enum ProtocolError {
 
 pub(crate) struct Session {
     handshake: Option<Handshake>,
+    /// Checks every chunk header before rml_rtmp, which reserves what a
+    /// header announces and buffers a whole chunk before parsing it.
+    limits: ChunkTracker,
     deserializer: ChunkDeserializer,
     serializer: ChunkSerializer,
     max_chunk_size: u32,
@@ -70,9 +83,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new(max_chunk_size: u32, outbound_chunk_size: u32) -> Self {
+    pub fn new(limits: Limits, outbound_chunk_size: u32) -> Self {
+        let max_chunk_size = limits.max_chunk_size;
         Self {
             handshake: Some(Handshake::new(PeerType::Server)),
+            limits: ChunkTracker::new(limits),
             deserializer: ChunkDeserializer::new(),
             serializer: ChunkSerializer::new(),
             max_chunk_size,
@@ -86,6 +101,12 @@ impl Session {
         }
     }
 
+    /// Bytes the peer's unfinished messages announce: what the parser
+    /// holds or has reserved for them.
+    pub fn in_progress_bytes(&self) -> u64 {
+        self.limits.in_progress_bytes()
+    }
+
     /// Consumes bytes read from the socket. Replies are appended to `out`
     /// (to be written in order), relay-relevant happenings to `events`.
     pub fn handle_input(
@@ -94,6 +115,14 @@ impl Session {
         out: &mut Vec<u8>,
         events: &mut Vec<SessionEvent>,
     ) -> Result<(), ProtocolError> {
+        self.limits
+            .feed(bytes, &mut Vec::new())
+            .map_err(|violation| match violation {
+                Violation::ChunkSize { size: 0, .. } => ProtocolError::ZeroChunkSize,
+                Violation::ChunkSize { size, limit } => ProtocolError::ChunkSize { size, limit },
+                Violation::MessageSize { size, limit } => ProtocolError::BodySize { size, limit },
+                other => ProtocolError::Limit(other),
+            })?;
         let Some(handshake) = self.handshake.as_mut() else {
             return self.handle_chunks(bytes, out, events);
         };
@@ -452,7 +481,7 @@ mod tests {
 
     impl Pair {
         fn connected() -> Pair {
-            let mut server = Session::new(0xFF_FFFF, 4096);
+            let mut server = Session::new(crate::ServerConfig::default().chunk_limits(), 4096);
             let mut handshake = Handshake::new(PeerType::Client);
             let mut to_server = handshake.generate_outbound_p0_and_p1().unwrap();
             let mut leftover = Vec::new();

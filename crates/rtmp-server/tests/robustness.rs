@@ -31,7 +31,9 @@ impl BadClient {
     fn closing_reason(self) -> &'static str {
         match self {
             Self::Garbage => "closed: handshake failed",
-            Self::TruncatedHandshake | Self::HugeMessageThenHangUp => "closed: EOF",
+            Self::TruncatedHandshake => "closed: EOF",
+            // MediaMTX's limit (gortmplib): 10 MiB.
+            Self::HugeMessageThenHangUp => "closed: body size (16777215) exceeds maximum (10485760)",
             Self::AbsurdChunkSize | Self::ZeroChunkSize => "closed: chunk size",
             // MediaMTX ignores commands it does not know; the client then
             // hangs up.
@@ -195,4 +197,74 @@ async fn bad_client_does_not_disturb_stream_in_progress(#[case] bad: BadClient) 
         panic!("the reader was disturbed by {bad:?}: {e}");
     }
     log.wait_for(&["closed: terminated"]).await;
+}
+
+/// The process's resident memory, from the kernel.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// A client that announces a 10-MiB message (MediaMTX's largest) with a
+/// 10-MiB chunk size and sends `send` bytes of it, then holds the
+/// connection: what would pin memory if nothing bounded it.
+async fn hold_an_unfinished_message(addr: SocketAddr, send: usize) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    handshake(&mut socket).await;
+    let mut serializer = ChunkSerializer::new();
+    let size = RtmpMessage::SetChunkSize { size: 10 << 20 };
+    send_message(&mut socket, &mut serializer, size).await;
+    let length = ((10u32 << 20) - 1).to_be_bytes();
+    let header = [0x04, 0, 0, 0, length[1], length[2], length[3], 9, 1, 0, 0, 0];
+    let _ = socket.write_all(&header).await;
+    let _ = socket.write_all(&vec![0x5a; send]).await;
+    socket
+}
+
+async fn send_message(socket: &mut TcpStream, serializer: &mut ChunkSerializer, message: RtmpMessage) {
+    let payload = message.into_message_payload(RtmpTimestamp::new(0), 0).unwrap();
+    let packet = serializer.serialize(&payload, false, false).unwrap();
+    socket.write_all(&packet.bytes).await.unwrap();
+}
+
+/// 200 clients each holding most of a 10-MiB message next to a live
+/// stream: the server's budget for unfinished messages closes all but a
+/// few, its memory stays within 64 MiB of what it was, and the stream
+/// decodes cleanly to its end.
+#[tokio::test]
+async fn two_hundred_hostile_clients_cannot_grow_the_server_s_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 3, 30).await;
+    let server = start_server();
+    let mut log = LogWatch::new(&server);
+    let url = server.url("live/steady/in");
+    let publisher = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/steady/in", DEADLINE).await.unwrap();
+    let reader = ffmpeg_decoder(&url).spawn().unwrap();
+    log.wait_for(&["is reading from path 'live/steady/in'"]).await;
+    let before = resident_kib();
+
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held.push(hold_an_unfinished_message(server.local_addr(), 8 << 20).await);
+    }
+    // The budget's refusals are the server's word that it has seen them.
+    log.wait_for(&["the server holds at most"]).await;
+    let peak = resident_kib();
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("server process RSS {before} KiB -> {peak} KiB with 200 hostile clients (+{grown_mib} MiB)");
+    assert!(
+        grown_mib < 64,
+        "memory grew by {grown_mib} MiB with 200 hostile clients"
+    );
+
+    assert!(publisher.release().await.success());
+    if let Err(e) = read_cleanly(reader).await {
+        panic!("the stream was disturbed by the hostile clients: {e}");
+    }
+    drop(held);
 }

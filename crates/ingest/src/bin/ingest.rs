@@ -4,6 +4,7 @@
 //! come back (use `--once` to exit when it ends); Ctrl-C flushes the partial
 //! segment and exits 0; a fatal error exits non-zero with the reason.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -156,16 +157,25 @@ async fn run() -> Result<()> {
             stopper.stop();
         }
     });
+    let mut out = std::io::stdout().lock();
     while let Some(event) = handle.next_event().await {
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string(&event).context("serialising an event")?
-            );
+        let line = if args.json {
+            serde_json::to_string(&event).context("serialising an event")?
         } else {
-            println!("{}", describe(&event));
+            describe(&event)
+        };
+        // Whoever read the events has gone (`ingest ... | head -1`): stop
+        // the worker cleanly, flushing what it holds, and end quietly.
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e).context("writing events to stdout");
+            }
+            handle.stopper().stop();
+            while handle.next_event().await.is_some() {}
+            break;
         }
     }
+    drop(out);
     handle.wait().await?;
     Ok(())
 }

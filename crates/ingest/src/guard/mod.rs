@@ -1,7 +1,7 @@
 //! The source guard: a relay on loopback between the GStreamer RTMP source
 //! and the server, one per connection. The source connects to the guard;
 //! the guard connects to the server and passes everything through,
-//! following the server's chunk stream ([`chunks`]) as it goes. It exists
+//! following the server's chunk stream ([`rtmp_chunks`]) as it goes. It exists
 //! because the sources cannot be trusted with what a server sends or does:
 //!
 //! - **A hostile or broken server** could make librtmp allocate gigabytes
@@ -30,7 +30,7 @@
 //!
 //! What the guard saw comes to the session as [`GuardEvent`]s.
 
-pub(crate) mod chunks;
+mod closing;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -42,8 +42,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-pub(crate) use chunks::Limits;
-use chunks::{ChunkTracker, Notice, Said, closing_messages};
+use closing::closing_messages;
+pub(crate) use rtmp_chunks::Limits;
+use rtmp_chunks::{ChunkTracker, Notice, Said};
 
 /// The source connects within this of the pipeline starting, or never will.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);

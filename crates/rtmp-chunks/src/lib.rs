@@ -1,26 +1,28 @@
-//! Follows the RTMP chunk stream a server sends, byte by byte, without
+//! Follows one direction of an RTMP connection, byte by byte, without
 //! buffering media: chunk headers, per-chunk-stream message lengths and the
-//! server's chunk size are tracked so that every limit can be enforced
-//! before the bytes reach the GStreamer source, and so that the few small
+//! peer's chunk size are tracked so that every limit can be enforced before
+//! the bytes reach a parser that would allocate for them (librtmp in the
+//! ingest, rml_rtmp in the embedded server), and so that the few small
 //! messages that matter (chunk size, abort, user control, status commands)
 //! can be read.
 //!
 //! Written here rather than taken from an RTMP crate because the crates
-//! reassemble whole messages (buffering up to 16 MiB per chunk stream, which
-//! is the very allocation a hostile server exploits in librtmp) and give no
-//! hook to refuse a header before its payload is buffered.
+//! reassemble whole messages (reserving up to 16 MiB per announced message,
+//! and buffering a whole chunk before parsing it, which is the very
+//! allocation a hostile peer exploits) and give no hook to refuse a header
+//! before its payload is buffered.
 
 use std::collections::HashMap;
 
-/// What a server may do, at most, before the connection is refused.
+/// What a peer may do, at most, before the connection is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Limits {
-    /// Largest chunk size a server may announce (MediaMTX uses 65536).
+pub struct Limits {
+    /// Largest chunk size a peer may announce (MediaMTX sends 65536).
     pub max_chunk_size: u32,
-    /// Largest message a server may announce.
+    /// Largest message a peer may announce.
     pub max_message: u32,
     /// Bytes of messages begun but not finished, over all chunk streams:
-    /// what a reader must hold in reassembly.
+    /// what a parser must hold in reassembly.
     pub max_in_progress: u64,
     /// Chunk streams with a message in progress at once.
     pub max_open_streams: usize,
@@ -37,31 +39,32 @@ impl Default for Limits {
     }
 }
 
-/// A limit a server broke: the reason the connection is refused.
+/// A limit a peer broke: the reason the connection is refused. The words
+/// name no side; each user says whose bytes they were.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Violation {
-    #[error("the server set a chunk size of {size} bytes; at most {limit} is accepted")]
+pub enum Violation {
+    #[error("a chunk size of {size} bytes was set; at most {limit} is accepted")]
     ChunkSize { size: u32, limit: u32 },
-    #[error("the server announced a message of {size} bytes; at most {limit} is accepted")]
+    #[error("a message of {size} bytes was announced; at most {limit} is accepted")]
     MessageSize { size: u32, limit: u32 },
-    #[error("the server has {bytes} bytes of messages in progress; at most {limit} is accepted")]
+    #[error("{bytes} bytes of messages are in progress; at most {limit} is accepted")]
     InProgress { bytes: u64, limit: u64 },
-    #[error("the server keeps messages open on {count} chunk streams; at most {limit} is accepted")]
+    #[error("messages are open on {count} chunk streams; at most {limit} is accepted")]
     OpenStreams { count: usize, limit: usize },
-    #[error("the server continued a message on chunk stream {csid} that was never started")]
+    #[error("a message on chunk stream {csid} was continued but never started")]
     OrphanChunk { csid: u32 },
 }
 
-/// Something a server said that the guard acts on, and where its message
+/// Something the peer said that a user acts on, and where its message
 /// began in the bytes just fed (0 when it began in earlier bytes).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Notice {
+pub struct Notice {
     pub at: usize,
     pub said: Said,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Said {
+pub enum Said {
     /// `onStatus` with this level and code.
     Status {
         level: String,
@@ -74,7 +77,8 @@ pub(crate) enum Said {
 
 /// Small messages are kept whole to be read; media never is.
 const READ_WHOLE_UP_TO: u32 = 4096;
-const HANDSHAKE_BYTES: usize = 1 + 1536 + 1536;
+/// What the handshake takes in one direction: C0/S0, C1/S1, C2/S2.
+pub const HANDSHAKE_BYTES: usize = 1 + 1536 + 1536;
 
 const TYPE_SET_CHUNK_SIZE: u8 = 1;
 const TYPE_ABORT: u8 = 2;
@@ -115,7 +119,7 @@ enum Stage {
 }
 
 #[derive(Debug)]
-pub(crate) struct ChunkTracker {
+pub struct ChunkTracker {
     limits: Limits,
     chunk_size: u32,
     stage: Stage,
@@ -149,18 +153,27 @@ impl ChunkTracker {
         self.stage == Stage::BasicHeader && self.streams.values().all(|s| s.remaining == 0)
     }
 
-    /// The chunk size the server last set.
+    /// The chunk size the peer last set.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size
     }
 
-    /// Chunk stream ids the server has used.
-    #[cfg(test)]
+    /// Bytes announced by the messages in progress: what a parser holds or
+    /// has reserved for them.
+    pub fn in_progress_bytes(&self) -> u64 {
+        self.streams
+            .values()
+            .filter(|s| s.remaining > 0)
+            .map(|s| u64::from(s.length))
+            .sum()
+    }
+
+    /// Whether the peer has used chunk stream `csid`.
     pub fn used_chunk_stream(&self, csid: u32) -> bool {
         self.streams.contains_key(&csid)
     }
 
-    /// Takes the next bytes the server sent; what it said that matters, or
+    /// Takes the next bytes the peer sent; what it said that matters, or
     /// the limit it broke.
     pub fn feed(&mut self, mut bytes: &[u8], notices: &mut Vec<Notice>) -> Result<(), Violation> {
         let total = bytes.len();
@@ -420,41 +433,6 @@ fn status_of(body: &[u8]) -> Option<Said> {
     })
 }
 
-/// About `total` bytes of AMF0 data messages of ours, each one chunk of at
-/// most `chunk_size` bytes on chunk stream `csid`: `onGuardEnd("...")`,
-/// which every FLV reader ignores (it is not `onMetaData`).
-pub(crate) fn closing_messages(
-    csid: u8,
-    stream_id: u32,
-    timestamp: u32,
-    chunk_size: u32,
-    total: usize,
-) -> Vec<u8> {
-    use rml_amf0::Amf0Value;
-    const NAME_AND_MARKERS: usize = 13 + 3;
-    let padding = (chunk_size as usize).clamp(NAME_AND_MARKERS + 1, 1024) - NAME_AND_MARKERS;
-    let body = rml_amf0::serialize(&vec![
-        Amf0Value::Utf8String("onGuardEnd".to_owned()),
-        Amf0Value::Utf8String(".".repeat(padding)),
-    ])
-    .expect("strings serialise");
-    let ts = timestamp.min(0xFF_FFFE).to_be_bytes();
-    let len = (body.len() as u32).to_be_bytes();
-    let mut one = vec![
-        csid & 0x3f,
-        ts[1],
-        ts[2],
-        ts[3],
-        len[1],
-        len[2],
-        len[3],
-        TYPE_DATA_AMF0,
-    ];
-    one.extend_from_slice(&stream_id.to_le_bytes());
-    one.extend_from_slice(&body);
-    one.repeat(total.div_ceil(one.len()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,28 +609,6 @@ mod tests {
                     .sum();
                 assert!(kept <= tracker.limits.max_open_streams * READ_WHOLE_UP_TO as usize);
             }
-        }
-    }
-
-    #[test]
-    fn closing_messages_are_whole_chunks_at_the_current_chunk_size() {
-        for chunk_size in [128u32, 4096, 65_536] {
-            let mut tracker = past_handshake();
-            let mut notices = Vec::new();
-            if chunk_size != 128 {
-                tracker
-                    .feed(
-                        &chunk0(2, TYPE_SET_CHUNK_SIZE, 0, 0, &chunk_size.to_be_bytes()),
-                        &mut notices,
-                    )
-                    .unwrap();
-            }
-            let closing = closing_messages(60, 1, 1234, chunk_size, 16 * 1024);
-            assert!(closing.len() >= 16 * 1024);
-            tracker.feed(&closing, &mut notices).unwrap();
-            assert!(tracker.at_boundary(), "chunk size {chunk_size}");
-            assert!(notices.is_empty());
-            assert!(tracker.used_chunk_stream(60));
         }
     }
 }
