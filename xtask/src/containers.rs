@@ -38,6 +38,7 @@ pub fn testcontainers_smoke(sh: &Shell) -> Result<()> {
     .run()
     .context("smoke scenarios through testcontainers")?;
     crate::conformance::run(sh, "mediamtx", Some(tag), &[])?;
+    crash_leaves_nothing_behind(sh, tag)?;
     let leaked = cmd!(sh, "docker ps -aq --filter ancestor={tag}").quiet().read()?;
     if !leaked.trim().is_empty() {
         let ids = leaked.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -130,4 +131,95 @@ fn sh_env(sh: &Shell) -> Vec<(String, String)> {
     .iter()
     .filter_map(|k| sh.var(k).ok().map(|v| (k.to_string(), v)))
     .collect()
+}
+
+/// The label the harness puts on its containers (harness::server::leftovers).
+const PID_LABEL: &str = "rtmp-ingest.harness.pid";
+
+/// Follows Docker's event stream for the first start of a container with
+/// `label`; `wait` then gives its short id (within [`READY_DEADLINE`]).
+struct FirstStart {
+    events: std::process::Child,
+    started: std::sync::mpsc::Receiver<String>,
+}
+
+impl FirstStart {
+    fn wait(mut self) -> Result<String> {
+        let started = self.started.recv_timeout(READY_DEADLINE);
+        let _ = self.events.kill();
+        let _ = self.events.wait();
+        let id = started
+            .map_err(|_| anyhow::anyhow!("no labelled container started within {READY_DEADLINE:?}"))?;
+        Ok(id.chars().take(12).collect())
+    }
+}
+
+fn first_start_of(sh: &Shell, label: &str) -> Result<FirstStart> {
+    let mut events = Command::new("docker")
+        .args([
+            "events",
+            "--filter",
+            &format!("label={label}"),
+            "--filter",
+            "event=start",
+        ])
+        .args(["--format", "{{.ID}}"])
+        .current_dir(sh.current_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("following docker events")?;
+    let stdout = events.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(Ok(line)) = BufReader::new(stdout).lines().next() {
+            let _ = tx.send(line);
+        }
+    });
+    Ok(FirstStart { events, started: rx })
+}
+
+/// `kill -9` of a container-backed run, then another run: it must remove
+/// the container the killed one left and say so.
+fn crash_leaves_nothing_behind(sh: &Shell, tag: &str) -> Result<()> {
+    let e2e = "target/debug/e2e";
+    cmd!(sh, "cargo build --quiet --locked -p harness --bin e2e").run()?;
+    // Listening before the run starts, so its container's start is heard.
+    let first_start = first_start_of(sh, PID_LABEL)?;
+    let mut victim = Command::new(e2e)
+        .args([
+            "--server",
+            "mediamtx",
+            "--mediamtx-image",
+            tag,
+            "happy-path-realtime",
+        ])
+        .current_dir(sh.current_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the run to be killed")?;
+    let pid = victim.id();
+    let container = match first_start.wait() {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = victim.kill();
+            return Err(e);
+        }
+    };
+    victim.kill().context("kill -9 of the run")?;
+    let _ = victim.wait();
+    let output = Command::new(e2e)
+        .args(["--server", "mediamtx", "--mediamtx-image", tag, "invalid-url"])
+        .current_dir(sh.current_dir())
+        .output()
+        .context("the run after the crash")?;
+    let said = String::from_utf8_lossy(&output.stderr);
+    let left = cmd!(sh, "docker ps -aq --filter id={container}").quiet().read()?;
+    if !left.trim().is_empty() || !said.contains(&format!("removed container {container}")) {
+        let _ = cmd!(sh, "docker rm -f {container}").quiet().run();
+        bail!("the run after a kill -9 did not remove container {container} and say so; it said: {said}");
+    }
+    eprintln!("crash clean-up: the next run removed container {container} of killed run {pid}");
+    Ok(())
 }

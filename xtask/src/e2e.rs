@@ -33,7 +33,7 @@ impl E2e {
             .current_dir(sh.current_dir())
             .status()
             .context("running the scenario suite")?;
-        std::process::exit(status.code().unwrap_or(1))
+        std::process::exit(exit_code_of(status))
     }
 }
 
@@ -88,5 +88,46 @@ fn wait_through_ctrl_c() {
     // SAFETY: installs a handler that does nothing, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
+    }
+}
+
+/// The child's exit code; a child killed by a signal is said so (it printed
+/// nothing itself) and exits as a shell would: 128 + the signal.
+pub fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => {
+            eprintln!(
+                "error: the scenario suite was killed by signal {signal} ({})",
+                signal_name(signal)
+            );
+            128 + signal
+        }
+        (None, None) => 1,
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        2 => "SIGINT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        15 => "SIGTERM",
+        _ => "see `kill -l`",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_signal_becomes_128_plus_it() {
+        assert_eq!(exit_code_of(std::process::ExitStatus::from_raw(9)), 137);
+        assert_eq!(exit_code_of(std::process::ExitStatus::from_raw(3 << 8)), 3);
     }
 }

@@ -238,7 +238,7 @@ impl FixtureRecipe {
             self.cache_key(),
             std::process::id()
         ));
-        let mut command = tokio::process::Command::new("ffmpeg");
+        let mut command = crate::child::command("ffmpeg");
         command.args(self.ffmpeg_args(&temp));
         if let Err(e) = run_tool("ffmpeg", &mut command, "").await {
             let _ = tokio::fs::remove_file(&temp).await;

@@ -3,6 +3,7 @@
 //! (lead-in, hold, body), ffmpeg publishing those over RTMP, and ffprobe
 //! reports on what was written.
 
+pub mod child;
 pub mod error;
 pub mod feed;
 pub mod fixture;

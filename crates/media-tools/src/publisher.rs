@@ -84,7 +84,7 @@ impl Publisher {
                 path: log.to_owned(),
                 source,
             })?;
-        let mut command = tokio::process::Command::new("ffmpeg");
+        let mut command = crate::child::command("ffmpeg");
         command
             .args(["-hide_banner", "-loglevel", "info"])
             // Probe half a second of the lead-in, then start: ffmpeg must not

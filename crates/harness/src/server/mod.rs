@@ -11,6 +11,7 @@
 //! itself reports.
 
 pub mod api;
+pub mod leftovers;
 pub mod log;
 pub mod mediamtx;
 
@@ -134,6 +135,17 @@ impl MediaServer {
         settings: &ServerSettings,
     ) -> Result<Self, HarnessError> {
         docker_available().map_err(HarnessError::Server)?;
+        match leftovers::remove_orphans() {
+            Ok(removed) => {
+                for r in removed {
+                    eprintln!(
+                        "removed container {} left by run {} (its process {} is gone)",
+                        r.container, r.run, r.pid
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("could not look for leftover containers: {e}"),
+        }
         let mut request = MediaMtx::default();
         if let Some(image) = image {
             request = request.with_image(image);
@@ -154,7 +166,13 @@ impl MediaServer {
         );
         let log = Arc::new(ServerLog::create(log_file)?);
         let sink = log.clone();
+        let run = log_file
+            .parent()
+            .and_then(|d| d.file_name())
+            .map_or_else(|| "?".to_owned(), |n| n.to_string_lossy().into_owned());
         let container = request
+            .with_label(leftovers::PID_LABEL, std::process::id().to_string())
+            .with_label(leftovers::RUN_LABEL, run)
             .with_startup_timeout(CONTAINER_STARTUP)
             .with_log_consumer(move |frame: &LogFrame| match frame {
                 LogFrame::StdOut(b) | LogFrame::StdErr(b) => sink.push_bytes(b),
