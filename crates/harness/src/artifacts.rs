@@ -49,6 +49,14 @@ pub fn write_stream(
     write(dir.join(format!("latency-{id}.csv")), csv)?;
     let probes = serde_json::to_string_pretty(segments).expect("probe reports serialise");
     write(dir.join(format!("ffprobe-{id}.json")), probes)?;
+    if !observation.faults.is_empty() {
+        let lines: String = observation
+            .faults
+            .iter()
+            .map(|f| serde_json::to_string(f).expect("fault records serialise") + "\n")
+            .collect();
+        write(dir.join(format!("faults-{id}.jsonl")), lines)?;
+    }
     if !observation.server_facts.is_empty() {
         write_json(
             dir.join(format!("server-path-{id}.json")),

@@ -53,7 +53,23 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
     let gop = Duration::from_secs_f64(fixture.gop_s);
     let spacing = cut_spacing(target, gop);
     let published = scenario.publish.stop_after.unwrap_or(length).min(length);
-    if completes && scenario.publish.restart_at.is_none() && scenario.publish.takeover_at.is_none() {
+    for fault in &scenario.faults {
+        if fault.at() >= length {
+            problems.push(format!(
+                "a fault is planned at {:?}, but fixture '{}' lasts only {length:?}",
+                fault.at(),
+                fixture.name
+            ));
+        }
+    }
+    // Where a fault can lose media, how many segments remain is the
+    // scenario's to state, not the fixture's.
+    let loses_media = scenario.faults.iter().any(crate::faults::Fault::may_lose_media);
+    if completes
+        && scenario.publish.restart_at.is_none()
+        && scenario.publish.takeover_at.is_none()
+        && !loses_media
+    {
         // Whole spacings, plus a last (possibly partial) segment.
         let possible = (published.as_secs_f64() / spacing.as_secs_f64() - 1e-6)
             .ceil()

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod compat;
 pub mod conformance;
 pub mod error;
+pub mod faults;
 pub mod junit;
 pub mod nginx;
 pub mod observe;

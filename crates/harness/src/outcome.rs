@@ -46,6 +46,61 @@ pub struct StreamFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub av_parity: Option<bool>,
     pub connections_with_media: usize,
+    /// Stated when the scenario plays faults: where media never arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuity: Option<Continuity>,
+}
+
+/// Where a stream's segments leave holes in its timeline, or cover a span
+/// twice, judged on the segments' presentation times (the publisher's
+/// timeline, which a reconnect to the same publisher continues).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Continuity {
+    /// `N.N s before <file>`, to a tenth of a second (where a connection
+    /// broke depends on timing; where the next began is a keyframe), or
+    /// `the rest of the stream after <file>` when media stopped for good.
+    pub gaps: Vec<String>,
+    /// Spans covered twice: a duplicate.
+    pub overlaps: Vec<String>,
+    /// Pictures and audio frames the gaps hold (at the track's rate).
+    #[serde(skip)]
+    pub lost_video_frames: f64,
+    #[serde(skip)]
+    pub lost_audio_frames: f64,
+}
+
+/// Gaps and overlaps between consecutive segments of one kind, and after
+/// the last one when the stream went on to `end_s` (one publish only:
+/// another publisher has a timeline of its own).
+fn continuity_of(
+    segments: &[&ProbedSegment],
+    kind: MediaKind,
+    fixture: Option<&FixtureRecipe>,
+    end_s: Option<f64>,
+) -> (Vec<String>, Vec<String>, f64) {
+    let frame = frame_seconds(kind, fixture);
+    let (mut gaps, mut overlaps, mut lost) = (Vec::new(), Vec::new(), 0.0);
+    if let (Some(last), Some(end)) = (segments.last(), end_s) {
+        let tail = end - (last.record.pts_ns as f64 / 1e9 + last.record.duration_s);
+        if tail > 1.5 * frame {
+            // How much was lost at the end depends on what the sockets held
+            // when the fault struck: the size is in `lost`, not the text.
+            gaps.push(format!("the rest of the stream after {}", last.record.file));
+            lost += tail / frame;
+        }
+    }
+    for pair in segments.windows(2) {
+        let (before, after) = (&pair[0].record, &pair[1].record);
+        let end = before.pts_ns as f64 / 1e9 + before.duration_s;
+        let hole = after.pts_ns as f64 / 1e9 - end;
+        if hole > 1.5 * frame {
+            gaps.push(format!("{hole:.1} s before {}", after.file));
+            lost += hole / frame;
+        } else if hole < -1.5 * frame {
+            overlaps.push(format!("{:.1} s at the start of {}", -hole, after.file));
+        }
+    }
+    (gaps, overlaps, lost)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,6 +165,7 @@ pub fn stream_facts(
     observation: &StreamObservation,
     segments: &[ProbedSegment],
     fixture: Option<&FixtureRecipe>,
+    faulty: bool,
 ) -> StreamFacts {
     let of_kind = |kind| segments.iter().filter(move |s| s.record.kind == kind);
     let video: Vec<&ProbedSegment> = of_kind(MediaKind::Video).collect();
@@ -150,6 +206,22 @@ pub fn stream_facts(
             .iter()
             .filter(|(_, e)| matches!(e, WorkerEvent::TracksValidated(_)))
             .count(),
+        continuity: faulty.then(|| {
+            let single = observation.phases.len() == 1;
+            let end = |pick: fn(&crate::stream_run::PhaseObservation) -> Option<f64>| {
+                observation.phases.first().filter(|_| single).and_then(pick)
+            };
+            let (gaps, overlaps, lost_video_frames) =
+                continuity_of(&video, MediaKind::Video, fixture, end(|p| p.video_end_s));
+            let (audio_gaps, audio_overlaps, lost_audio_frames) =
+                continuity_of(&audio, MediaKind::Audio, fixture, end(|p| p.audio_end_s));
+            Continuity {
+                gaps: gaps.into_iter().chain(audio_gaps).collect(),
+                overlaps: overlaps.into_iter().chain(audio_overlaps).collect(),
+                lost_video_frames,
+                lost_audio_frames,
+            }
+        }),
     }
 }
 
@@ -241,19 +313,48 @@ pub fn unmet(
             expect.partial_last.map(|b| b.to_string()),
             stream.last_segment_partial.to_string(),
         );
+        if let Some(continuity) = &stream.continuity
+            && !continuity.overlaps.is_empty()
+        {
+            problems.push(format!(
+                "stream {i}: spans written twice: {}",
+                continuity.overlaps.join(", ")
+            ));
+        }
         if expect.outcome == ExpectedOutcome::Completed {
+            // With faults, what the gaps hold was really lost; anything else
+            // missing was dropped inside a segment.
+            let lost = |pick: fn(&Continuity) -> f64| {
+                stream.continuity.as_ref().map_or(0, |c| pick(c).round() as usize)
+            };
+            let slack = stream.continuity.as_ref().map_or(0, |c| c.gaps.len());
+            let mut written = |what: &str, deliverable: usize, lost: usize, got: u64| {
+                let wanted = deliverable.saturating_sub(lost);
+                if (got as usize).abs_diff(wanted) > slack {
+                    let held = if lost > 0 {
+                        format!(" less {lost} in gaps")
+                    } else {
+                        String::new()
+                    };
+                    problems.push(format!(
+                        "stream {i}: {what}: expected {wanted} ({deliverable} delivered{held}), got {got}"
+                    ));
+                }
+            };
             if let Some(&deliverable) = report.deliverable_video_frames.get(i) {
-                check(
+                written(
                     "pictures written (all the fixture windows hold)",
-                    Some(deliverable.to_string()),
-                    stream.video_frames.to_string(),
+                    deliverable,
+                    lost(|c| c.lost_video_frames),
+                    stream.video_frames,
                 );
             }
             if let Some(&deliverable) = report.deliverable_audio_frames.get(i) {
-                check(
+                written(
                     "audio frames written (all that pair with pictures)",
-                    Some(deliverable.to_string()),
-                    stream.audio_frames_total.to_string(),
+                    deliverable,
+                    lost(|c| c.lost_audio_frames),
+                    stream.audio_frames_total,
                 );
             }
         }

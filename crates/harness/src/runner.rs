@@ -173,6 +173,7 @@ fn load_media(recipe: &FixtureRecipe, path: &Path) -> Result<FixtureMedia, Harne
         path: path.to_owned(),
         tags,
         audio_frame_ms: recipe.audio_frame_ms(),
+        video_frame_s: 1.0 / f64::from(recipe.fps.max(1)),
     })
 }
 
@@ -218,7 +219,12 @@ pub fn assess(
         report
             .publisher_failures
             .extend(observation.publisher_failures.iter().cloned());
-        streams.push(outcome::stream_facts(observation, segments, recipe));
+        streams.push(outcome::stream_facts(
+            observation,
+            segments,
+            recipe,
+            !scenario.faults.is_empty(),
+        ));
     }
     let mut latencies = report.write_latency_ms.clone();
     latencies.sort_by(f64::total_cmp);

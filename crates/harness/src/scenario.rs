@@ -28,6 +28,10 @@ pub struct Scenario {
     pub publish: PublishPlan,
     #[serde(default)]
     pub ingest: IngestPlan,
+    /// Faults played against the stream's connections, at media times of
+    /// the fixture (counted from the first frame the ingest is sent).
+    #[serde(default)]
+    pub faults: Vec<crate::faults::Fault>,
     /// Independent streams run at once, each on its own path.
     #[serde(default = "one")]
     pub streams: u32,
@@ -102,6 +106,11 @@ pub struct IngestPlan {
     #[serde(with = "humantime_serde", default)]
     #[schemars(with = "Option<String>")]
     pub audio_validation_timeout: Option<Duration>,
+    /// How long the ingest waits on a silent server before it leaves it
+    /// (default 10s).
+    #[serde(with = "humantime_serde", default)]
+    #[schemars(with = "Option<String>")]
+    pub idle_timeout: Option<Duration>,
     /// Pull this URL instead of the server's path for the stream (to test
     /// URL validation); `{server}` stands for the server's host:port.
     #[serde(default)]

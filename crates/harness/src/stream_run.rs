@@ -15,12 +15,14 @@
 //! ```
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ingest::{IngestError, SourceElement, StreamId, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
 use media_tools::flv::FlvTag;
 use media_tools::{Feed, Progress, PublishOptions, Publisher, RawPublisher, Window};
 
+use crate::faults::{FaultKit, Side};
 use crate::scenario::Scenario;
 use crate::server::{MediaServer, Word};
 
@@ -38,6 +40,8 @@ pub struct FixtureMedia {
     pub tags: Vec<FlvTag>,
     /// Length of one audio frame in ms (1024 samples).
     pub audio_frame_ms: f64,
+    /// Length of one picture in seconds.
+    pub video_frame_s: f64,
 }
 
 pub struct StreamPlan<'a> {
@@ -47,6 +51,13 @@ pub struct StreamPlan<'a> {
     pub stream_id: String,
     pub dir: PathBuf,
     pub source: SourceElement,
+}
+
+/// The faults of a running stream: their proxies, and the task playing them
+/// once the first publish is released.
+struct Faults {
+    kit: Arc<FaultKit>,
+    driver: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How the ingest ended, as outcomes compare it.
@@ -71,6 +82,10 @@ pub struct PhaseObservation {
     /// Pictures and pairable audio frames the window holds.
     pub video_frames: usize,
     pub audio_frames: usize,
+    /// Where the window's last picture and audio frame end, on the
+    /// publisher's timeline (seconds).
+    pub video_end_s: Option<f64>,
+    pub audio_end_s: Option<f64>,
     /// From availability (or the publisher's start, when the server cannot
     /// tell) to the server's word that the ingest reads the path.
     pub attach_ms: Option<f64>,
@@ -95,6 +110,8 @@ pub struct StreamObservation {
     /// What the server said about the path while media flowed (publisher,
     /// readers, byte counts), per publish.
     pub server_facts: Vec<serde_json::Value>,
+    /// What the scenario's faults did, and when.
+    pub faults: Vec<crate::faults::FaultRecord>,
 }
 
 /// The ingest as the stream run drives it: its events, recorded, and
@@ -150,14 +167,17 @@ enum Gate {
 }
 
 impl StreamPlan<'_> {
-    fn worker_config(&self) -> Result<WorkerConfig, IngestError> {
+    fn worker_config(&self, faults: Option<&Faults>) -> Result<WorkerConfig, IngestError> {
         let id = StreamId::parse(&self.stream_id)?;
         let mut config = WorkerConfig::new(id);
         let ingest = &self.scenario.ingest;
-        config.url = Some(match &ingest.url {
-            Some(url) => url.replace("{server}", self.server.authority()),
-            None => self.server.url(&self.path()),
-        });
+        config.url = Some(
+            match (&ingest.url, faults.and_then(|f| f.kit.authority(Side::Ingest))) {
+                (Some(url), _) => url.replace("{server}", self.server.authority()),
+                (None, Some(proxy)) => format!("rtmp://{proxy}/{}", self.path()),
+                (None, None) => self.server.url(&self.path()),
+            },
+        );
         config.output_dir = self.dir.join("segments");
         config.source = self.source;
         if let Some(d) = ingest.segment_duration {
@@ -168,6 +188,9 @@ impl StreamPlan<'_> {
         }
         if let Some(t) = ingest.audio_validation_timeout {
             config.audio_validation_timeout = t;
+        }
+        if let Some(t) = ingest.idle_timeout {
+            config.idle_timeout = t;
         }
         Ok(config)
     }
@@ -217,12 +240,27 @@ impl StreamPlan<'_> {
             phases: Vec::new(),
             publisher_failures: Vec::new(),
             server_facts: Vec::new(),
+            faults: Vec::new(),
         };
         let windows = self.fixture.map(|f| self.windows(f)).unwrap_or_default();
         let restarts = windows.len() > 1;
-        let spawned = self
-            .worker_config()
-            .and_then(|config| WorkerRunner::new(config).stop_when_stream_ends(!restarts).spawn());
+        let mut faults = match FaultKit::for_faults(&self.scenario.faults, self.server.authority()).await {
+            Ok(kit) => kit.map(|kit| Faults { kit, driver: None }),
+            Err(e) => {
+                observation
+                    .publisher_failures
+                    .push(format!("cannot start the fault proxies: {e}"));
+                return observation;
+            }
+        };
+        // A fault that can end the ingest's connection must not end the
+        // run: the worker reconnects, and is stopped once the stream is over.
+        let reconnects = restarts || self.scenario.faults.iter().any(|f| f.may_lose_media());
+        let spawned = self.worker_config(faults.as_ref()).and_then(|config| {
+            WorkerRunner::new(config)
+                .stop_when_stream_ends(!reconnects)
+                .spawn()
+        });
         let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
@@ -250,7 +288,14 @@ impl StreamPlan<'_> {
             for (index, window) in windows.iter().enumerate() {
                 let feed = Feed::new(&fixture.tags, *window);
                 let (phase, still_connected) = self
-                    .publish(index, feed, fixture, &mut ingest, &mut observation, deadline)
+                    .publish(
+                        index,
+                        feed,
+                        fixture,
+                        &mut ingest,
+                        (&mut observation, deadline),
+                        &mut faults,
+                    )
                     .await;
                 observation.phases.push(phase);
                 taken_over.extend(still_connected);
@@ -259,9 +304,31 @@ impl StreamPlan<'_> {
                 }
             }
         }
-        self.wind_down(ingest, windows.len(), deadline, &mut observation)
+        self.wind_down(ingest, windows.len(), reconnects, deadline, &mut observation)
             .await;
+        if let Some(faults) = faults {
+            if let Some(driver) = faults.driver {
+                driver.abort();
+            }
+            observation.faults = faults.kit.records();
+        }
         observation
+    }
+
+    /// Starts playing the faults at the first release (media time 0).
+    fn start_faults(&self, index: usize, faults: &mut Option<Faults>, started: Instant) {
+        let Some(faults) = faults.as_mut().filter(|f| index == 0 && f.driver.is_none()) else {
+            return;
+        };
+        let driver = faults.kit.clone().drive(
+            self.scenario.faults.clone(),
+            Instant::now(),
+            self.scenario.publish.pace.speed(),
+            started,
+            self.server.api().cloned(),
+            self.path(),
+        );
+        faults.driver = Some(tokio::spawn(driver));
     }
 
     /// One publish, from ffmpeg's start to its exit; the first publisher of
@@ -273,12 +340,21 @@ impl StreamPlan<'_> {
         feed: Feed,
         fixture: &FixtureMedia,
         ingest: &mut Ingest,
-        observation: &mut StreamObservation,
-        deadline: tokio::time::Instant,
+        (observation, deadline): (&mut StreamObservation, tokio::time::Instant),
+        faults: &mut Option<Faults>,
     ) -> (PhaseObservation, Option<Publishing>) {
+        let end_of = |kind: u8, frame_s: f64| {
+            feed.body
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| f64::from(t.timestamp) / 1e3 + frame_s)
+                .reduce(f64::max)
+        };
         let mut phase = PhaseObservation {
             video_frames: feed.video_frames(),
             audio_frames: feed.pairable_audio_frames(fixture.audio_frame_ms),
+            video_end_s: end_of(media_tools::flv::VIDEO, fixture.video_frame_s),
+            audio_end_s: end_of(media_tools::flv::AUDIO, fixture.audio_frame_ms / 1e3),
             timed_from: "availability",
             ..PhaseObservation::default()
         };
@@ -298,7 +374,11 @@ impl StreamPlan<'_> {
                 &log,
             ))
         } else {
-            match Publisher::start(feed, &self.server.url(&path), &options, &log) {
+            let url = match faults.as_ref().and_then(|f| f.kit.authority(Side::Publisher)) {
+                Some(proxy) => format!("rtmp://{proxy}/{path}"),
+                None => self.server.url(&path),
+            };
+            match Publisher::start(feed, &url, &options, &log) {
                 Ok(p) => Publishing::Ffmpeg(p),
                 Err(e) => {
                     observation.publisher_failures.push(e.to_string());
@@ -336,6 +416,7 @@ impl StreamPlan<'_> {
                     if ingest.attached_for(index) && !self.server_word() {
                         phase.attach_ms = Some(0.0);
                         publisher.release();
+                        self.start_faults(index, faults, ingest.started);
                         gate = Gate::Released;
                     }
                 }
@@ -343,6 +424,7 @@ impl StreamPlan<'_> {
                     Word::Said { at, .. } => {
                         phase.attach_ms = Some(millis(at.saturating_duration_since(timed_from)));
                         publisher.release();
+                        self.start_faults(index, faults, ingest.started);
                         gate = Gate::Released;
                     }
                     // Decided by the ingest's own `connected` event instead.
@@ -368,6 +450,7 @@ impl StreamPlan<'_> {
                     {
                         phase.attach_ms = Some(millis(timed_from.elapsed()));
                         publisher.release();
+                        self.start_faults(index, faults, ingest.started);
                         gate = Gate::Released;
                     }
                     Some(WorkerEvent::TracksValidated(_)) if !first_media => {
@@ -405,16 +488,27 @@ impl StreamPlan<'_> {
     }
 
     /// The publishers are done; a worker that waits for the stream to come
-    /// back is stopped once it has seen the last one end.
+    /// back is stopped once it has seen the last one end: after a restart,
+    /// when it has disconnected once per publish; after faults that can end
+    /// its connection, at its next disconnect (or at once if it is not
+    /// connected).
     async fn wind_down(
         &self,
         mut ingest: Ingest,
         phases: usize,
+        reconnects: bool,
         deadline: tokio::time::Instant,
         observation: &mut StreamObservation,
     ) {
         let restarts = phases > 1;
-        if observation.timed_out || (restarts && ingest.disconnects >= phases) {
+        let seen_the_end = |ingest: &Ingest| {
+            if restarts {
+                ingest.disconnects >= phases
+            } else {
+                reconnects && !ingest.connected
+            }
+        };
+        if observation.timed_out || seen_the_end(&ingest) {
             ingest.handle.stop();
         }
         // A stopped worker flushes and ends promptly; this bounds a hung one.
@@ -422,7 +516,7 @@ impl StreamPlan<'_> {
         while !ingest.finished {
             tokio::select! {
                 event = ingest.next(&mut observation.events) => {
-                    if matches!(event, Some(WorkerEvent::Disconnected { .. })) && restarts && ingest.disconnects >= phases {
+                    if matches!(event, Some(WorkerEvent::Disconnected { .. })) && seen_the_end(&ingest) {
                         ingest.handle.stop();
                     }
                 }

@@ -19,13 +19,20 @@ pub struct SegmentRecord {
     pub file: String,
     /// Seconds from the connection's first keyframe.
     pub start_s: f64,
+    /// Presentation time of the segment's first frame on the stream's own
+    /// timeline (the publisher's, as the server passes it on): across
+    /// reconnects to the same publisher, a gap between one segment's end
+    /// and the next one's start is media that never arrived.
+    #[serde(default)]
+    pub pts_ns: u64,
     pub duration_s: f64,
     pub bytes: u64,
     pub frames: u64,
     pub partial: bool,
     pub end: SegmentEnd,
     pub starts_with_keyframe: bool,
-    /// 1 for the first connection, counting reconnects.
+    /// 1 for the first connection that carried media, counting reconnects
+    /// that did.
     pub connection: u32,
     /// From the arrival of the buffer that closed the segment to the
     /// completed rename that made it visible.

@@ -139,6 +139,7 @@ impl SegmentWriter {
             kind: closed.kind,
             file: name,
             start_s: closed.start.saturating_sub(open.origin) as f64 / 1e9,
+            pts_ns: closed.start,
             duration_s: closed.duration as f64 / 1e9,
             bytes,
             frames: closed.frames,

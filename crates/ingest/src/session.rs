@@ -29,8 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// reach the appsinks.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// After the server ended the stream, how long the source may take to
-/// deliver the rest and end.
-const END_GRACE: Duration = Duration::from_secs(5);
+/// deliver the rest and end (it takes milliseconds; a source that does not
+/// end must not delay the reconnect by more than this).
+const END_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) enum SessionEnd {

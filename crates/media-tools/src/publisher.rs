@@ -32,7 +32,8 @@ pub enum Pace {
 }
 
 impl Pace {
-    pub(crate) fn speed(self) -> u32 {
+    /// How many times faster than realtime the body is sent.
+    pub fn speed(self) -> u32 {
         match self {
             Self::Realtime => 1,
             Self::Fast => FAST_SPEED,

@@ -48,6 +48,11 @@ struct Args {
     /// are paced by the clock and run alongside
     #[arg(long)]
     jobs: Option<usize>,
+    /// Realtime scenarios run at once (default: 3 per CPU): each mostly
+    /// waits on the clock, but a machine that runs too many at once is slow
+    /// to reconnect, which moves where a fault's gap ends
+    #[arg(long)]
+    realtime_jobs: Option<usize>,
     /// Run shard K of N (1-based), e.g. 2/4
     #[arg(long)]
     shard: Option<Shard>,
@@ -247,12 +252,17 @@ async fn run(args: Args) -> Result<ExitCode> {
     }
     let suite_started = std::time::Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let realtime_permits = Arc::new(tokio::sync::Semaphore::new(
+        args.realtime_jobs.unwrap_or(3 * cpus).max(1),
+    ));
     let mut tasks = JoinSet::new();
     for &i in &selected {
-        let (suite, server, permits, settings, run_dir) = (
+        let (suite, server, permits, realtime_permits, settings, run_dir) = (
             suite.clone(),
             server.clone(),
             permits.clone(),
+            realtime_permits.clone(),
             settings.clone(),
             run_dir.clone(),
         );
@@ -260,11 +270,9 @@ async fn run(args: Args) -> Result<ExitCode> {
         tasks.spawn(async move {
             let file = &suite.scenarios[i];
             // Realtime scenarios are paced by the clock and mostly wait, so
-            // they do not take one of the CPU-count job slots.
-            let _permit = match realtime(file) {
-                true => None,
-                false => Some(permits.acquire_owned().await.expect("the semaphore stays open")),
-            };
+            // they take a slot of their own pool, not a CPU-count one.
+            let pool = if realtime(file) { realtime_permits } else { permits };
+            let _permit = pool.acquire_owned().await.expect("the semaphore stays open");
             let mut attempt = 1;
             loop {
                 match suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt).await {

@@ -1,0 +1,293 @@
+//! Faults as scenarios: a scenario's `faults:` list ([`plan`]) is played
+//! against the stream's connections through fault proxies ([`proxy`]) and
+//! the server's Control API, at media times of the fixture. Every fault is
+//! recorded with its time for the artifacts (`faults-<stream>.jsonl`).
+//!
+//! ```text
+//!  ffmpeg ──► [publisher proxy] ──► server ──► [ingest proxy] ──► ingest
+//!                 cut, stall, throttle, slice        kick (API)
+//! ```
+
+pub mod plan;
+pub mod proxy;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use plan::{CutKind, Fault, Side};
+pub use proxy::{FaultProxy, Flow};
+
+use crate::server::api::ApiClient;
+
+/// One thing a fault did, when, and to what.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FaultRecord {
+    /// From the stream run's start.
+    pub at_ms: f64,
+    /// The fixture's media time it was planned for.
+    pub media_ms: f64,
+    pub what: String,
+}
+
+/// The proxies a stream's faults need, and what the faults did.
+pub struct FaultKit {
+    ingest: Option<FaultProxy>,
+    publisher: Option<FaultProxy>,
+    records: Mutex<Vec<FaultRecord>>,
+}
+
+impl FaultKit {
+    /// Proxies to `server` (`host:port`) for each side `faults` touch;
+    /// `None` when there are no faults.
+    pub async fn for_faults(faults: &[Fault], server: &str) -> std::io::Result<Option<Arc<Self>>> {
+        if faults.is_empty() {
+            return Ok(None);
+        }
+        let needs = |side| faults.iter().any(|f| f.side() == Some(side));
+        let ingest = if needs(Side::Ingest) {
+            Some(FaultProxy::start(server).await?)
+        } else {
+            None
+        };
+        let publisher = if needs(Side::Publisher) {
+            Some(FaultProxy::start(server).await?)
+        } else {
+            None
+        };
+        Ok(Some(Arc::new(Self {
+            ingest,
+            publisher,
+            records: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// `host:port` the side must connect to instead of the server.
+    pub fn authority(&self, side: Side) -> Option<String> {
+        self.proxy(side).map(FaultProxy::authority)
+    }
+
+    fn proxy(&self, side: Side) -> Option<&FaultProxy> {
+        match side {
+            Side::Ingest => self.ingest.as_ref(),
+            Side::Publisher => self.publisher.as_ref(),
+        }
+    }
+
+    pub fn records(&self) -> Vec<FaultRecord> {
+        self.records.lock().expect("fault records").clone()
+    }
+
+    fn record(&self, started: Instant, media: Duration, what: String) {
+        tracing::info!(media_ms = media.as_millis() as u64, "fault: {what}");
+        self.records.lock().expect("fault records").push(FaultRecord {
+            at_ms: started.elapsed().as_secs_f64() * 1e3,
+            media_ms: media.as_secs_f64() * 1e3,
+            what,
+        });
+    }
+
+    /// Plays `faults`: media time 0 is `release` (the first frame the
+    /// ingest is sent), passing `speed` times faster than realtime. `api`
+    /// and `path` serve the kicks. Returns when the last one is over.
+    pub async fn drive(
+        self: Arc<Self>,
+        faults: Vec<Fault>,
+        release: Instant,
+        speed: u32,
+        started: Instant,
+        api: Option<ApiClient>,
+        path: String,
+    ) {
+        let mut actions: Vec<(Duration, Action)> = Vec::new();
+        for fault in &faults {
+            actions.push((fault.at(), Action::Begin(fault.clone())));
+            if let (Some(side), Some(lasting)) = (fault.side(), fault.lasting())
+                && !matches!(fault, Fault::Cut { .. })
+            {
+                actions.push((fault.at() + lasting, Action::End(side)));
+            }
+        }
+        actions.sort_by_key(|(at, _)| *at);
+        for (at, action) in actions {
+            // The fault's schedule on the media clock is the subject here,
+            // as pacing is for a publisher: not a wait for an event.
+            tokio::time::sleep_until(tokio::time::Instant::from_std(release + at / speed.max(1))).await;
+            let what = self.apply(&action, api.as_ref(), &path).await;
+            self.record(started, at, what);
+        }
+    }
+
+    async fn apply(&self, action: &Action, api: Option<&ApiClient>, path: &str) -> String {
+        let Action::Begin(fault) = action else {
+            let Action::End(side) = action else { unreachable!() };
+            if let Some(proxy) = self.proxy(*side) {
+                proxy.set_flow(Flow::Normal);
+            }
+            return format!("{side:?} connections flow normally again");
+        };
+        let proxy = fault.side().and_then(|s| self.proxy(s));
+        match (fault, proxy) {
+            (Fault::Cut { side, how, .. }, Some(p)) => {
+                p.cut(*how);
+                format!("cut the {side:?} connections ({how:?})")
+            }
+            (Fault::Stall { side, lasting, .. }, Some(p)) => {
+                p.set_flow(Flow::Stalled);
+                format!(
+                    "stalled the {side:?} connections for {}",
+                    lasting.map_or("ever".to_owned(), |d| format!("{d:?}"))
+                )
+            }
+            (
+                Fault::Throttle {
+                    side,
+                    bytes_per_second,
+                    lasting,
+                    ..
+                },
+                Some(p),
+            ) => {
+                p.set_flow(Flow::Throttled {
+                    bytes_per_second: *bytes_per_second,
+                });
+                format!("throttled the {side:?} connections to {bytes_per_second} B/s for {lasting:?}")
+            }
+            (
+                Fault::Slice {
+                    side, bytes, lasting, ..
+                },
+                Some(p),
+            ) => {
+                p.set_flow(Flow::Sliced { bytes: *bytes });
+                format!("sliced the {side:?} connections into {bytes}-byte writes for {lasting:?}")
+            }
+            (Fault::KickIngest { .. }, _) => kick_reader(api, path).await,
+            (_, None) => "no proxy for this side (a harness bug)".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Begin(Fault),
+    End(Side),
+}
+
+/// Kicks the connection reading `path` through the server's API.
+async fn kick_reader(api: Option<&ApiClient>, path: &str) -> String {
+    let Some(api) = api else {
+        return "could not kick the ingest: this server has no Control API".to_owned();
+    };
+    let conns = match api.rtmp_conns().await {
+        Ok(conns) => conns,
+        Err(e) => return format!("could not kick the ingest: {e}"),
+    };
+    let Some(reader) = conns
+        .items
+        .iter()
+        .find(|c| c.path == path && c.state == rtmp_server::ConnState::Read)
+    else {
+        return format!("could not kick the ingest: nobody reads {path}");
+    };
+    match api.kick(&reader.id).await {
+        Ok(()) => format!("kicked the ingest's connection {}", reader.id),
+        Err(e) => format!("could not kick the ingest's connection {}: {e}", reader.id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// An echo server: what a proxy relays comes back.
+    async fn echo() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(s: &mut TcpStream, bytes: &[u8]) -> Vec<u8> {
+        s.write_all(bytes).await.unwrap();
+        let mut got = vec![0u8; bytes.len()];
+        s.read_exact(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn relays_stalls_and_cuts() {
+        let proxy = FaultProxy::start(&echo().await).await.unwrap();
+        let mut client = TcpStream::connect(proxy.authority()).await.unwrap();
+        assert_eq!(round_trip(&mut client, b"hello").await, b"hello");
+
+        proxy.set_flow(Flow::Stalled);
+        client.write_all(b"held").await.unwrap();
+        let mut one = [0u8; 1];
+        let stalled = tokio::time::timeout(Duration::from_millis(300), client.read(&mut one)).await;
+        assert!(stalled.is_err(), "nothing may pass a stall");
+        proxy.set_flow(Flow::Normal);
+        let mut held = [0u8; 4];
+        client.read_exact(&mut held).await.unwrap();
+        assert_eq!(&held, b"held", "what waited passes once the stall ends");
+
+        proxy.set_flow(Flow::Sliced { bytes: 1 });
+        assert_eq!(round_trip(&mut client, b"sliced").await, b"sliced");
+        proxy.set_flow(Flow::Normal);
+
+        proxy.cut(CutKind::Fin);
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        assert!(n.is_ok(), "a FIN cut ends the stream cleanly");
+
+        let mut again = TcpStream::connect(proxy.authority()).await.unwrap();
+        assert_eq!(
+            round_trip(&mut again, b"after").await,
+            b"after",
+            "later connections pass"
+        );
+        proxy.cut(CutKind::Rst);
+        let mut buf = [0u8; 8];
+        let reset = tokio::time::timeout(Duration::from_secs(5), again.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(
+            matches!(reset, Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+                || matches!(reset, Ok(0)),
+            "{reset:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttle_limits_the_rate() {
+        let proxy = FaultProxy::start(&echo().await).await.unwrap();
+        let mut client = TcpStream::connect(proxy.authority()).await.unwrap();
+        proxy.set_flow(Flow::Throttled {
+            bytes_per_second: 20_000,
+        });
+        let started = Instant::now();
+        let payload = vec![7u8; 10_000];
+        assert_eq!(round_trip(&mut client, &payload).await, payload);
+        // 10 kB each way at 20 kB/s: at least a quarter of a second.
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
