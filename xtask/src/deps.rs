@@ -22,7 +22,11 @@ impl Deps {
             }
             return Ok(());
         }
-        ensure(sh)
+        ensure(sh)?;
+        // The echo STS peer the sts crate's tests talk to.
+        let python = crate::sts_peer::ensure_echo_peer(sh)?;
+        eprintln!("echo STS peer: {}", python.display());
+        Ok(())
     }
 }
 

@@ -1,0 +1,292 @@
+//! What the client needs: where the STS is, what to ask of it, and the
+//! limits that keep a slow or absent STS away from the segmenter.
+
+use std::time::Duration;
+
+use crate::backoff::ReconnectPolicy;
+use crate::error::ConfigError;
+
+/// The Socket.IO path servers mount by default.
+const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
+/// More than this many held fragments is minutes of audio: a sign the STS is
+/// gone, which the fragment timeout reports better than a longer queue.
+const MAX_QUEUE_LIMIT: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StsConfig {
+    /// `http://host:port` or `ws://host:port`, with an optional path for a
+    /// Socket.IO server not mounted at `/socket.io/`.
+    pub url: String,
+    pub source_language: String,
+    pub target_language: String,
+    pub voice_profile: String,
+    pub format: AudioFormat,
+    /// What the stream carries, announced in `stream:init` for `aac`; each
+    /// fragment's own figures are read from its ADTS headers.
+    pub sample_rate_hz: u32,
+    pub channels: u8,
+    /// The segment duration, announced as `chunk_duration_ms`.
+    #[serde(with = "humantime_serde")]
+    pub chunk_duration: Duration,
+    /// Most fragments held at once, waiting or in flight; past it a
+    /// submission is refused (`FragmentNotSent`), never dropped silently.
+    pub max_queue: usize,
+    /// How often a fragment the STS answered with `error` is sent again
+    /// before it is reported failed.
+    pub error_retries: u32,
+    pub reconnect: ReconnectPolicy,
+    pub timeouts: Timeouts,
+}
+
+/// What the STS is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioFormat {
+    /// The segment's AAC frames as ADTS, as the ingest wrote them.
+    Aac,
+    /// Decoded, resampled PCM. Needs a GStreamer decode this build does not
+    /// have: refused by [`StsConfig::validate`].
+    PcmS16le { sample_rate_hz: u32, channels: u8 },
+}
+
+impl AudioFormat {
+    /// The `format` string of the STS protocol.
+    pub fn wire_name(&self) -> &'static str {
+        match self {
+            AudioFormat::Aac => "aac",
+            AudioFormat::PcmS16le { .. } => "pcm_s16le",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// Websocket, Engine.IO and Socket.IO handshakes and `stream:ready`.
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// One websocket write; an STS that stops reading is treated as gone.
+    #[serde(with = "humantime_serde")]
+    pub write: Duration,
+    /// From submission to answer; past it the fragment fails with the reason.
+    #[serde(with = "humantime_serde")]
+    pub fragment: Duration,
+    /// What [`crate::StsHandle::end`] waits for outstanding answers.
+    #[serde(with = "humantime_serde")]
+    pub end: Duration,
+    /// The longest pause a `backpressure` message can impose.
+    #[serde(with = "humantime_serde")]
+    pub max_backpressure_delay: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            write: Duration::from_secs(5),
+            fragment: Duration::from_secs(30),
+            end: Duration::from_secs(10),
+            max_backpressure_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for StsConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            source_language: "en".into(),
+            target_language: "es".into(),
+            voice_profile: "default".into(),
+            format: AudioFormat::Aac,
+            sample_rate_hz: 48_000,
+            channels: 2,
+            chunk_duration: Duration::from_secs(6),
+            max_queue: 16,
+            error_retries: 1,
+            reconnect: ReconnectPolicy::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+impl StsConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.endpoint()?;
+        if let AudioFormat::PcmS16le { .. } = self.format {
+            return Err(ConfigError::Unsupported {
+                what: "format pcm_s16le",
+                reason: "decoding AAC to PCM needs GStreamer, which this build of the sts crate \
+                         does not include; use format aac"
+                    .into(),
+            });
+        }
+        let invalid = |field: &'static str, reason: String| Err(ConfigError::InvalidField { field, reason });
+        for (field, value) in [
+            ("source_language", &self.source_language),
+            ("target_language", &self.target_language),
+            ("voice_profile", &self.voice_profile),
+        ] {
+            if value.trim().is_empty() {
+                return invalid(field, "must not be empty".into());
+            }
+        }
+        if self.sample_rate_hz == 0 || self.sample_rate_hz > 192_000 {
+            return invalid(
+                "sample_rate_hz",
+                format!("{} is outside 1..=192000", self.sample_rate_hz),
+            );
+        }
+        if !(1..=8).contains(&self.channels) {
+            return invalid("channels", format!("{} is outside 1..=8", self.channels));
+        }
+        if self.chunk_duration.is_zero() {
+            return invalid("chunk_duration", "must be above zero".into());
+        }
+        if !(1..=MAX_QUEUE_LIMIT).contains(&self.max_queue) {
+            return invalid(
+                "max_queue",
+                format!("{} is outside 1..={MAX_QUEUE_LIMIT}", self.max_queue),
+            );
+        }
+        let t = &self.timeouts;
+        for (field, value) in [
+            ("timeouts.connect", t.connect),
+            ("timeouts.write", t.write),
+            ("timeouts.fragment", t.fragment),
+            ("timeouts.end", t.end),
+        ] {
+            if value.is_zero() {
+                return invalid(field, "must be above zero".into());
+            }
+        }
+        self.reconnect.validate()
+    }
+
+    /// The websocket URL of the Socket.IO endpoint, Engine.IO v4, websocket
+    /// transport only (no long-polling first: the STS is reached directly).
+    pub(crate) fn endpoint(&self) -> Result<String, ConfigError> {
+        let invalid = |reason: &str| ConfigError::InvalidUrl {
+            url: self.url.clone(),
+            reason: reason.into(),
+        };
+        if self.url.trim().is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        let mut url = url::Url::parse(&self.url).map_err(|e| invalid(&e.to_string()))?;
+        let scheme = match url.scheme() {
+            "http" | "ws" => "ws",
+            "https" | "wss" => {
+                return Err(ConfigError::Unsupported {
+                    what: "TLS (https/wss)",
+                    reason: "this build has no TLS; reach the STS over http/ws on a trusted network".into(),
+                });
+            }
+            other => return Err(invalid(&format!("scheme {other:?}; expected http or ws"))),
+        };
+        if url.host_str().is_none() {
+            return Err(invalid("has no host"));
+        }
+        url.set_scheme(scheme)
+            .map_err(|()| invalid("cannot use the ws scheme"))?;
+        if url.path() == "/" || url.path().is_empty() {
+            url.set_path(DEFAULT_SOCKETIO_PATH);
+        } else if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        url.set_query(Some("EIO=4&transport=websocket"));
+        Ok(url.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_socketio_websocket_urls() {
+        let endpoint = |url: &str| StsConfig::new(url).endpoint();
+        assert_eq!(
+            endpoint("http://127.0.0.1:5000").unwrap(),
+            "ws://127.0.0.1:5000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            endpoint("ws://sts.local:8080/dub").unwrap(),
+            "ws://sts.local:8080/dub/?EIO=4&transport=websocket"
+        );
+        assert!(matches!(endpoint(""), Err(ConfigError::InvalidUrl { .. })));
+        assert!(matches!(
+            endpoint("rtmp://x/y"),
+            Err(ConfigError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            endpoint("https://sts"),
+            Err(ConfigError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn pcm_is_refused_with_a_typed_error() {
+        let config = StsConfig {
+            format: AudioFormat::PcmS16le {
+                sample_rate_hz: 16_000,
+                channels: 1,
+            },
+            ..StsConfig::new("http://127.0.0.1:1")
+        };
+        let err = config.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("GStreamer"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let base = StsConfig::new("http://127.0.0.1:1");
+        base.validate().unwrap();
+        let bad = [
+            StsConfig {
+                max_queue: 0,
+                ..base.clone()
+            },
+            StsConfig {
+                channels: 0,
+                ..base.clone()
+            },
+            StsConfig {
+                target_language: " ".into(),
+                ..base.clone()
+            },
+            StsConfig {
+                timeouts: Timeouts {
+                    fragment: Duration::ZERO,
+                    ..Timeouts::default()
+                },
+                ..base.clone()
+            },
+        ];
+        for config in bad {
+            assert!(
+                matches!(config.validate(), Err(ConfigError::InvalidField { .. })),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats_read_from_yaml_like_json() {
+        let aac: AudioFormat = serde_json::from_str("\"aac\"").unwrap();
+        assert_eq!(aac, AudioFormat::Aac);
+        let pcm: AudioFormat =
+            serde_json::from_str(r#"{"pcm_s16le":{"sample_rate_hz":16000,"channels":1}}"#).unwrap();
+        assert_eq!(pcm.wire_name(), "pcm_s16le");
+    }
+}
