@@ -62,6 +62,31 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
             ));
         }
     }
+    let ends_publisher = scenario
+        .faults
+        .iter()
+        .filter(|f| f.publisher_back_at().is_some())
+        .count();
+    if ends_publisher > 1 {
+        problems
+            .push("only one fault may end the publisher (a publisher cut or a server restart)".to_owned());
+    }
+    if ends_publisher > 0 && (scenario.publish.restart_at.is_some() || scenario.publish.takeover_at.is_some())
+    {
+        problems.push(
+            "a fault that ends the publisher cannot be combined with publish.restart_at or publish.takeover_at: a stream has one second publisher".to_owned(),
+        );
+    }
+    for fault in &scenario.faults {
+        if let crate::faults::Fault::Cut {
+            side: crate::faults::Side::Ingest,
+            back_after: Some(_),
+            ..
+        } = fault
+        {
+            problems.push("back_after is for a publisher cut: the ingest reconnects by itself".to_owned());
+        }
+    }
     // Where a fault can lose media, how many segments remain is the
     // scenario's to state, not the fixture's.
     let loses_media = scenario.faults.iter().any(crate::faults::Fault::may_lose_media);

@@ -62,6 +62,12 @@ pub struct Continuity {
     pub gaps: Vec<String>,
     /// Spans covered twice: a duplicate.
     pub overlaps: Vec<String>,
+    /// Each gap's length in seconds, in the order of `gaps` (where a
+    /// connection broke depends on timing: not snapshotted).
+    pub gap_seconds: Vec<f64>,
+    /// Segments a fault cut short: their length is the moment it struck.
+    #[serde(skip)]
+    pub cut_short: Vec<String>,
     /// Pictures and audio frames the gaps hold (at the track's rate).
     #[serde(skip)]
     pub lost_video_frames: f64,
@@ -70,37 +76,54 @@ pub struct Continuity {
 }
 
 /// Gaps and overlaps between consecutive segments of one kind, and after
-/// the last one when the stream went on to `end_s` (one publish only:
-/// another publisher has a timeline of its own).
+/// the last one up to where the last publish ended, judged in the
+/// fixture's time: each publisher starts its window at
+/// [`media_tools::LEAD_IN_MS`] of a timeline of its own, which a reconnect
+/// to the same publisher continues and a new publisher starts again.
 fn continuity_of(
     segments: &[&ProbedSegment],
     kind: MediaKind,
     fixture: Option<&FixtureRecipe>,
-    end_s: Option<f64>,
-) -> (Vec<String>, Vec<String>, f64) {
+    phases: &[crate::stream_run::PhaseObservation],
+    end_of: fn(&crate::stream_run::PhaseObservation) -> Option<f64>,
+) -> TrackContinuity {
     let frame = frame_seconds(kind, fixture);
-    let (mut gaps, mut overlaps, mut lost) = (Vec::new(), Vec::new(), 0.0);
-    if let (Some(last), Some(end)) = (segments.last(), end_s) {
-        let tail = end - (last.record.pts_ns as f64 / 1e9 + last.record.duration_s);
+    let lead_in = f64::from(media_tools::LEAD_IN_MS) / 1e3;
+    let starts = fixture_starts(segments, phases, frame, lead_in);
+    let mut found = TrackContinuity::default();
+    let last_end = phases.last().and_then(|p| Some(end_of(p)? - lead_in + p.from_s));
+    if let (Some(last), Some(&start), Some(end)) = (segments.last(), starts.last(), last_end) {
+        let tail = end - (start + last.record.duration_s);
         if tail > 1.5 * frame {
             // How much was lost at the end depends on what the sockets held
             // when the fault struck: the size is in `lost`, not the text.
-            gaps.push(format!("the rest of the stream after {}", last.record.file));
-            lost += tail / frame;
+            found
+                .gaps
+                .push(format!("the rest of the stream after {}", last.record.file));
+            found.gap_seconds.push(round_to_frame(tail));
+            found.cut_short.push(last.record.file.clone());
+            found.lost_frames += tail / frame;
         }
     }
-    for pair in segments.windows(2) {
+    for (k, pair) in segments.windows(2).enumerate() {
         let (before, after) = (&pair[0].record, &pair[1].record);
-        let end = before.pts_ns as f64 / 1e9 + before.duration_s;
-        let hole = after.pts_ns as f64 / 1e9 - end;
+        let hole = starts[k + 1] - (starts[k] + before.duration_s);
         if hole > 1.5 * frame {
-            gaps.push(format!("{hole:.1} s before {}", after.file));
-            lost += hole / frame;
+            found.gaps.push(format!("media lost before {}", after.file));
+            found.gap_seconds.push(round_to_frame(hole));
+            found.cut_short.push(before.file.clone());
+            found.lost_frames += hole / frame;
         } else if hole < -1.5 * frame {
-            overlaps.push(format!("{:.1} s at the start of {}", -hole, after.file));
+            found
+                .overlaps
+                .push(format!("{:.1} s at the start of {}", -hole, after.file));
         }
     }
-    (gaps, overlaps, lost)
+    found
+}
+
+fn round_to_frame(seconds: f64) -> f64 {
+    (seconds * 1e3).round() / 1e3
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,18 +200,30 @@ pub fn stream_facts(
                 && (v.record.start_s - a.record.start_s).abs() <= audio_frame + 1e-3
         });
     let audio_frames: Vec<u64> = audio.iter().map(|s| s.probed_frames()).collect();
+    let continuity = faulty.then(|| {
+        let phases = &observation.phases;
+        let video = continuity_of(&video, MediaKind::Video, fixture, phases, |p| p.video_end_s);
+        let audio = continuity_of(&audio, MediaKind::Audio, fixture, phases, |p| p.audio_end_s);
+        Continuity {
+            lost_video_frames: video.lost_frames,
+            lost_audio_frames: audio.lost_frames,
+            gaps: video.gaps.into_iter().chain(audio.gaps).collect(),
+            overlaps: video.overlaps.into_iter().chain(audio.overlaps).collect(),
+            gap_seconds: video.gap_seconds.into_iter().chain(audio.gap_seconds).collect(),
+            cut_short: video.cut_short.into_iter().chain(audio.cut_short).collect(),
+        }
+    });
+    // A segment a fault cut short lasts until the moment it struck.
+    let duration_of = |segment: &&ProbedSegment| match &continuity {
+        Some(c) if c.cut_short.contains(&segment.record.file) => "cut short by a fault".to_owned(),
+        _ => snapshot_duration(&segment.record, fixture),
+    };
     StreamFacts {
         result: result_of(observation),
         video_segments: video.len(),
         audio_segments: audio.len(),
-        video_durations: video
-            .iter()
-            .map(|s| snapshot_duration(&s.record, fixture))
-            .collect(),
-        audio_durations: audio
-            .iter()
-            .map(|s| snapshot_duration(&s.record, fixture))
-            .collect(),
+        video_durations: video.iter().map(duration_of).collect(),
+        audio_durations: audio.iter().map(duration_of).collect(),
         video_frames: video.iter().map(|s| s.probed_frames()).sum(),
         audio_frames_total: audio_frames.iter().sum(),
         audio_frames,
@@ -206,23 +241,43 @@ pub fn stream_facts(
             .iter()
             .filter(|(_, e)| matches!(e, WorkerEvent::TracksValidated(_)))
             .count(),
-        continuity: faulty.then(|| {
-            let single = observation.phases.len() == 1;
-            let end = |pick: fn(&crate::stream_run::PhaseObservation) -> Option<f64>| {
-                observation.phases.first().filter(|_| single).and_then(pick)
-            };
-            let (gaps, overlaps, lost_video_frames) =
-                continuity_of(&video, MediaKind::Video, fixture, end(|p| p.video_end_s));
-            let (audio_gaps, audio_overlaps, lost_audio_frames) =
-                continuity_of(&audio, MediaKind::Audio, fixture, end(|p| p.audio_end_s));
-            Continuity {
-                gaps: gaps.into_iter().chain(audio_gaps).collect(),
-                overlaps: overlaps.into_iter().chain(audio_overlaps).collect(),
-                lost_video_frames,
-                lost_audio_frames,
-            }
-        }),
+        continuity,
     }
+}
+
+/// One track's part of a [`Continuity`].
+#[derive(Debug, Default)]
+struct TrackContinuity {
+    gaps: Vec<String>,
+    overlaps: Vec<String>,
+    gap_seconds: Vec<f64>,
+    cut_short: Vec<String>,
+    lost_frames: f64,
+}
+
+/// Each segment's start in the fixture's time. A new publisher's segments
+/// come on a new connection with a timeline that starts again: there the
+/// next phase begins.
+fn fixture_starts(
+    segments: &[&ProbedSegment],
+    phases: &[crate::stream_run::PhaseObservation],
+    frame: f64,
+    lead_in: f64,
+) -> Vec<f64> {
+    let mut phase = 0;
+    let mut starts = Vec::with_capacity(segments.len());
+    for (k, segment) in segments.iter().enumerate() {
+        let pts = segment.record.pts_ns as f64 / 1e9;
+        if let Some(before) = k.checked_sub(1).map(|b| &segments[b].record) {
+            let went_back = pts < before.pts_ns as f64 / 1e9 - frame;
+            if went_back && segment.record.connection != before.connection && phase + 1 < phases.len() {
+                phase += 1;
+            }
+        }
+        let from = phases.get(phase).map_or(lead_in, |p| p.from_s);
+        starts.push(pts - lead_in + from);
+    }
+    starts
 }
 
 /// The overall result: the first stream that did not complete decides.

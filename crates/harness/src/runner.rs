@@ -138,6 +138,17 @@ pub async fn observe(
         None => None,
     };
     let source = settings.source.or(scenario.ingest.source).unwrap_or_default();
+    // A scenario that restarts its server gets one of its own, so that the
+    // scenarios running beside it keep theirs; its log is this folder's.
+    let restarts_server = scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f, crate::faults::Fault::RestartServer { .. }));
+    let private = match restarts_server {
+        true => Some(server.twin(&dir.join("server.log")).await?),
+        false => None,
+    };
+    let server = private.as_ref().unwrap_or(server);
     let plans: Vec<StreamPlan<'_>> = (0..scenario.streams)
         .map(|k| StreamPlan {
             scenario,
@@ -150,7 +161,10 @@ pub async fn observe(
         .collect();
     let observations = futures_util::future::join_all(plans.into_iter().map(StreamPlan::run)).await;
     let ids: Vec<&str> = observations.iter().map(|o| o.stream_id.as_str()).collect();
-    artifacts::excerpt_server_log(&run_dir.join("server.log"), &ids, &dir.join("server.log"))?;
+    match private {
+        Some(private) => private.shutdown().await,
+        None => artifacts::excerpt_server_log(&run_dir.join("server.log"), &ids, &dir.join("server.log"))?,
+    }
     let mut streams = Vec::new();
     for observation in observations {
         let segments = probe_segments(&observation).await;

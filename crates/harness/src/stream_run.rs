@@ -58,6 +58,18 @@ pub struct StreamPlan<'a> {
 struct Faults {
     kit: Arc<FaultKit>,
     driver: Option<tokio::task::JoinHandle<()>>,
+    /// Media time 0: when the first publish was released.
+    released: Option<Instant>,
+    /// A server restart still to do (its media time).
+    restart_at: Option<Duration>,
+}
+
+impl Faults {
+    /// When media time `at` comes, the first publish's release being 0.
+    fn instant_of(&self, at: Duration, speed: u32) -> Option<tokio::time::Instant> {
+        self.released
+            .map(|r| tokio::time::Instant::from_std(r + at / speed.max(1)))
+    }
 }
 
 /// How the ingest ended, as outcomes compare it.
@@ -85,6 +97,9 @@ pub struct PhaseObservation {
     /// Where the window's last picture and audio frame end, on the
     /// publisher's timeline (seconds).
     pub video_end_s: Option<f64>,
+    /// Where its window starts in the fixture: its publisher's first tag
+    /// is at [`media_tools::LEAD_IN_MS`] of its own timeline.
+    pub from_s: f64,
     pub audio_end_s: Option<f64>,
     /// From availability (or the publisher's start, when the server cannot
     /// tell) to the server's word that the ingest reads the path.
@@ -205,17 +220,27 @@ impl StreamPlan<'_> {
     fn windows(&self, fixture: &FixtureMedia) -> Vec<Window> {
         let publish = &self.scenario.publish;
         let until = publish.stop_after.map(|d| d.as_millis() as u32);
-        let Some(requested) = publish.restart_at.or(publish.takeover_at) else {
+        let keyframe_from = |requested: Duration| {
+            fixture
+                .tags
+                .iter()
+                .find(|t| t.is_keyframe() && t.timestamp >= requested.as_millis() as u32)
+                .map_or(requested.as_millis() as u32, |t| t.timestamp)
+        };
+        // A fault that ends the publisher: it is cut off during the first
+        // window, and comes back with the live stream of the moment.
+        let back = self
+            .scenario
+            .faults
+            .iter()
+            .find_map(crate::faults::Fault::publisher_back_at);
+        let Some(requested) = back.or(publish.restart_at).or(publish.takeover_at) else {
             return vec![Window {
                 from_ms: 0,
                 until_ms: until,
             }];
         };
-        let at = fixture
-            .tags
-            .iter()
-            .find(|t| t.is_keyframe() && t.timestamp >= requested.as_millis() as u32)
-            .map_or(requested.as_millis() as u32, |t| t.timestamp);
+        let at = keyframe_from(requested);
         vec![
             Window {
                 from_ms: 0,
@@ -245,7 +270,15 @@ impl StreamPlan<'_> {
         let windows = self.fixture.map(|f| self.windows(f)).unwrap_or_default();
         let restarts = windows.len() > 1;
         let mut faults = match FaultKit::for_faults(&self.scenario.faults, self.server.authority()).await {
-            Ok(kit) => kit.map(|kit| Faults { kit, driver: None }),
+            Ok(kit) => kit.map(|kit| Faults {
+                kit,
+                driver: None,
+                released: None,
+                restart_at: self.scenario.faults.iter().find_map(|f| match f {
+                    crate::faults::Fault::RestartServer { at, .. } => Some(*at),
+                    _ => None,
+                }),
+            }),
             Err(e) => {
                 observation
                     .publisher_failures
@@ -286,8 +319,13 @@ impl StreamPlan<'_> {
             // closes it; it is kept until the stream run ends.
             let mut taken_over = Vec::new();
             for (index, window) in windows.iter().enumerate() {
+                if index > 0 {
+                    let from = Duration::from_millis(u64::from(window.from_ms));
+                    self.await_publisher_back(&mut faults, from, ingest.started, deadline)
+                        .await;
+                }
                 let feed = Feed::new(&fixture.tags, *window);
-                let (phase, still_connected) = self
+                let (mut phase, still_connected) = self
                     .publish(
                         index,
                         feed,
@@ -297,6 +335,7 @@ impl StreamPlan<'_> {
                         &mut faults,
                     )
                     .await;
+                phase.from_s = f64::from(window.from_ms) / 1e3;
                 observation.phases.push(phase);
                 taken_over.extend(still_connected);
                 if ingest.finished || observation.timed_out {
@@ -315,14 +354,58 @@ impl StreamPlan<'_> {
         observation
     }
 
+    /// After a fault that ended the publisher for good: a server restart
+    /// not done yet is done now, then the publisher comes back at its time.
+    async fn await_publisher_back(
+        &self,
+        faults: &mut Option<Faults>,
+        from: Duration,
+        started: Instant,
+        deadline: tokio::time::Instant,
+    ) {
+        let Some(faults) = faults.as_mut() else {
+            return;
+        };
+        self.restart_server(faults, started).await;
+        let ends_publisher = self
+            .scenario
+            .faults
+            .iter()
+            .any(|f| f.publisher_back_at().is_some());
+        let speed = self.scenario.publish.pace.speed();
+        if let Some(at) = faults.instant_of(from, speed).filter(|_| ends_publisher) {
+            // The outage's length is the scenario's subject, as pacing is:
+            // the publisher comes back when the live stream reaches `from`.
+            tokio::time::sleep_until(at.min(deadline)).await;
+        }
+    }
+
+    /// Restarts the server if a restart is due and not done yet; both
+    /// sides' proxies then lead to where it listens now.
+    async fn restart_server(&self, faults: &mut Faults, started: Instant) {
+        let Some(at) = faults.restart_at.take() else {
+            return;
+        };
+        let what = match self.server.restart().await {
+            Ok(authority) => {
+                faults.kit.retarget(&authority);
+                format!("restarted the server (listening on {authority})")
+            }
+            Err(e) => format!("could not restart the server: {e}"),
+        };
+        faults.kit.record(started, at, what);
+    }
+
     /// Starts playing the faults at the first release (media time 0).
     fn start_faults(&self, index: usize, faults: &mut Option<Faults>, started: Instant) {
         let Some(faults) = faults.as_mut().filter(|f| index == 0 && f.driver.is_none()) else {
             return;
         };
+        let released = Instant::now();
+        faults.released = Some(released);
         let driver = faults.kit.clone().drive(
             self.scenario.faults.clone(),
-            Instant::now(),
+            released,
             self.scenario.publish.pace.speed(),
             started,
             self.server.api().cloned(),
@@ -394,7 +477,13 @@ impl StreamPlan<'_> {
         // Created once the path is available; until then it never resolves.
         let mut reading = Box::pin(futures_util::future::Either::Left(std::future::pending::<Word>()));
         let mut first_media = false;
+        let speed = self.scenario.publish.pace.speed();
         loop {
+            // Known once the first publish is released; done once.
+            let restart_due = faults
+                .as_ref()
+                .filter(|_| index == 0)
+                .and_then(|f| f.restart_at.and_then(|at| f.instant_of(at, speed)));
             tokio::select! {
                 word = &mut available, if gate == Gate::Availability => {
                     match word {
@@ -463,8 +552,24 @@ impl StreamPlan<'_> {
                     }
                     Some(_) => {}
                 },
+                _ = sleep_until_or_never(restart_due), if restart_due.is_some() => {
+                    if let Some(faults) = faults.as_mut() {
+                        self.restart_server(faults, ingest.started).await;
+                    }
+                }
                 over = publisher.over() => {
-                    if let Err(why) = over {
+                    // A fault meant to end this publisher did: not a failure.
+                    let ended_by_fault = index == 0
+                        && faults.as_ref().is_some_and(|f| {
+                            self.scenario
+                                .faults
+                                .iter()
+                                .filter(|fault| fault.publisher_back_at().is_some())
+                                .any(|fault| f.instant_of(fault.at(), speed).is_some_and(|at| at <= tokio::time::Instant::now()))
+                        });
+                    if let Err(why) = over
+                        && !ended_by_fault
+                    {
                         observation.publisher_failures.push(format!(
                             "{why}; {}",
                             self.server.explain(publish_started, &[&path, "closed:"])
@@ -592,4 +697,12 @@ impl Publishing {
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// Sleeps until `at`; never resolves without one.
+async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

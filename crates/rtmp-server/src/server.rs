@@ -37,6 +37,24 @@ impl RtmpServer {
     /// Binds `config.listen` and serves on a dedicated thread. Returns once
     /// the socket is listening, so clients may connect right away.
     pub fn start(config: ServerConfig) -> Result<RtmpServer, ServerError> {
+        let log = LogSink::new(config.log_capacity);
+        Self::start_logging_to(config, log)
+    }
+
+    /// Stops the server as a process exit would (every connection closed,
+    /// every path forgotten) and starts it again on the same RTMP and API
+    /// ports, logging to the same subscribers, as MediaMTX restarted by its
+    /// supervisor would. Returns once it listens again.
+    pub fn restart(&mut self) -> Result<(), ServerError> {
+        self.stop_and_join();
+        let mut config = self.shared.config.clone();
+        config.listen = self.local_addr;
+        config.api_listen = self.api_addr;
+        *self = Self::start_logging_to(config, self.shared.log.clone())?;
+        Ok(())
+    }
+
+    fn start_logging_to(config: ServerConfig, log: LogSink) -> Result<RtmpServer, ServerError> {
         let listener = bind(config.listen)?;
         let local_addr = local_addr_of(&listener, config.listen)?;
         let api_listener = config.api_listen.map(bind).transpose()?;
@@ -75,7 +93,6 @@ impl RtmpServer {
                 .then_some((config.gop_cache_max_units, config.gop_cache_max_bytes)),
             override_publisher: config.override_publisher,
         };
-        let log = LogSink::new(config.log_capacity);
         let shared = Arc::new(Shared {
             registry: Registry::new(settings, log.clone()),
             log,
@@ -280,11 +297,18 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
 }
 
+/// With `SO_REUSEADDR`, as Go's listeners (MediaMTX's) have: a server
+/// restarted on its port must not wait for the old connections' TIME_WAIT.
 fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    use socket2::{Domain, Socket, Type};
     let bind_error = |source| ServerError::Bind { addr, source };
-    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    Ok(listener)
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(bind_error)?;
+    socket.set_reuse_address(true).map_err(bind_error)?;
+    socket.bind(&addr.into()).map_err(bind_error)?;
+    // Go's backlog on Linux is the kernel's somaxconn.
+    socket.listen(4096).map_err(bind_error)?;
+    socket.set_nonblocking(true).map_err(bind_error)?;
+    Ok(socket.into())
 }
 
 fn local_addr_of(listener: &std::net::TcpListener, requested: SocketAddr) -> Result<SocketAddr, ServerError> {

@@ -131,3 +131,38 @@ fn serves_callers_without_a_runtime() {
     assert_eq!(s0s1s2[0], 3);
     drop(server);
 }
+
+#[tokio::test]
+async fn a_restart_closes_everything_and_serves_again_on_the_same_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 4, 30).await;
+    let mut server = RtmpServer::start(ServerConfig::with_api()).unwrap();
+    let (rtmp, api) = (server.local_addr(), server.api_addr());
+    let mut log = LogWatch::new(&server);
+    let url = server.url("live/restart/in");
+    let publisher = HeldPublisher::start_paced(&file, &url, media_tools::Pace::Realtime).await;
+    server.wait_for_stream("live/restart/in", DEADLINE).await.unwrap();
+
+    // The restart joins the server's thread: off the runtime's workers.
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart().unwrap();
+        server
+    })
+    .await
+    .unwrap();
+    assert_eq!((server.local_addr(), server.api_addr()), (rtmp, api));
+    assert!(
+        server.paths().is_empty(),
+        "a restarted server knows no path: {:?}",
+        server.paths()
+    );
+    // ffmpeg loses its connection: it fails rather than finishing.
+    assert!(!publisher.release().await.success());
+    // Subscribed after the first start: this is the restart's line.
+    log.wait_for(&["[RTMP] started with listener on"]).await;
+
+    // Publishing and reading work again on the same address.
+    let again = HeldPublisher::start(&file, &url).await;
+    server.wait_for_stream("live/restart/in", DEADLINE).await.unwrap();
+    assert!(again.release().await.success());
+}

@@ -298,11 +298,11 @@ async fn kick_closes_one_connection(probe: &Probe) -> Verdict {
 /// with the recorded body.
 async fn stock_access_answers_401_from_outside(probe: &Probe) -> Verdict {
     let api = probe.api()?;
-    let outside = match probe.server().embedded_server() {
+    let outside = match probe.server().embedded_api_addr() {
         // The embedded server listens on every interface: ask it through
         // this machine's own non-loopback address.
-        Some(server) => {
-            let port = server.api_addr().map(|a| a.port()).ok_or("no API address")?;
+        Some(addr) => {
+            let port = addr.port();
             let ip = non_loopback_address().ok_or("this machine has no non-loopback address to ask from")?;
             ApiClient::new(&format!("http://{ip}:{port}"))
         }

@@ -43,7 +43,7 @@ impl FaultKit {
         if faults.is_empty() {
             return Ok(None);
         }
-        let needs = |side| faults.iter().any(|f| f.side() == Some(side));
+        let needs = |side| faults.iter().any(|f| f.proxied_sides().contains(&side));
         let ingest = if needs(Side::Ingest) {
             Some(FaultProxy::start(server).await?)
         } else {
@@ -77,7 +77,14 @@ impl FaultKit {
         self.records.lock().expect("fault records").clone()
     }
 
-    fn record(&self, started: Instant, media: Duration, what: String) {
+    /// Sends new connections of both sides to `server` (`host:port`).
+    pub fn retarget(&self, server: &str) {
+        for proxy in [&self.ingest, &self.publisher].into_iter().flatten() {
+            proxy.retarget(server);
+        }
+    }
+
+    pub fn record(&self, started: Instant, media: Duration, what: String) {
         tracing::info!(media_ms = media.as_millis() as u64, "fault: {what}");
         self.records.lock().expect("fault records").push(FaultRecord {
             at_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -99,7 +106,11 @@ impl FaultKit {
         path: String,
     ) {
         let mut actions: Vec<(Duration, Action)> = Vec::new();
-        for fault in &faults {
+        // A server restart is the stream run's to do: it owns the server.
+        for fault in faults
+            .iter()
+            .filter(|f| !matches!(f, Fault::RestartServer { .. }))
+        {
             actions.push((fault.at(), Action::Begin(fault.clone())));
             if let (Some(side), Some(lasting)) = (fault.side(), fault.lasting())
                 && !matches!(fault, Fault::Cut { .. })
@@ -162,6 +173,9 @@ impl FaultKit {
                 format!("sliced the {side:?} connections into {bytes}-byte writes for {lasting:?}")
             }
             (Fault::KickIngest { .. }, _) => kick_reader(api, path).await,
+            (Fault::RestartServer { .. }, _) => {
+                "a server restart is not the driver's to do (a harness bug)".to_owned()
+            }
             (_, None) => "no proxy for this side (a harness bug)".to_owned(),
         }
     }

@@ -35,6 +35,26 @@ pub enum Fault {
         /// fin (default) or rst.
         #[serde(default = "fin")]
         how: CutKind,
+        /// Publisher side only: the publisher comes back this long after
+        /// the cut (at once by default), as an encoder that reconnects,
+        /// from the first keyframe of the live stream then; the media in
+        /// between is lost.
+        #[serde(with = "humantime_serde", default)]
+        #[schemars(with = "Option<String>")]
+        back_after: Option<Duration>,
+    },
+    /// Restarts the server (the embedded one on the same port, a container
+    /// with `docker stop` and `start`): every connection ends and every
+    /// path is forgotten. The publisher comes back `back_after` later (at
+    /// once by default) from the first keyframe of the live stream then;
+    /// the ingest reconnects. The scenario gets a server of its own.
+    RestartServer {
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "String")]
+        at: Duration,
+        #[serde(with = "humantime_serde", default)]
+        #[schemars(with = "Option<String>")]
+        back_after: Option<Duration>,
     },
     /// Relays nothing for a while (sockets stay open); without `for`, for
     /// the rest of the run.
@@ -85,7 +105,23 @@ impl Fault {
             | Self::Stall { at, .. }
             | Self::Throttle { at, .. }
             | Self::Slice { at, .. }
-            | Self::KickIngest { at } => *at,
+            | Self::KickIngest { at }
+            | Self::RestartServer { at, .. } => *at,
+        }
+    }
+
+    /// When the publisher comes back, in media time, after a fault that
+    /// ends its connection for good (its ffmpeg exits).
+    pub fn publisher_back_at(&self) -> Option<Duration> {
+        match self {
+            Self::Cut {
+                at,
+                side: Side::Publisher,
+                back_after,
+                ..
+            } => Some(*at + back_after.unwrap_or_default()),
+            Self::RestartServer { at, back_after } => Some(*at + back_after.unwrap_or_default()),
+            _ => None,
         }
     }
 
@@ -96,14 +132,24 @@ impl Fault {
             | Self::Stall { side, .. }
             | Self::Throttle { side, .. }
             | Self::Slice { side, .. } => Some(*side),
-            Self::KickIngest { .. } => None,
+            Self::KickIngest { .. } | Self::RestartServer { .. } => None,
+        }
+    }
+
+    /// The sides whose connections go through a fault proxy: a restarted
+    /// container may come back on another port, which only a proxy in
+    /// between can hide from the publisher and the ingest.
+    pub fn proxied_sides(&self) -> Vec<Side> {
+        match self {
+            Self::RestartServer { .. } => vec![Side::Publisher, Side::Ingest],
+            other => other.side().into_iter().collect(),
         }
     }
 
     /// Media time after `at` when it is over (`None`: it never ends).
     pub fn lasting(&self) -> Option<Duration> {
         match self {
-            Self::Cut { .. } | Self::KickIngest { .. } => Some(Duration::ZERO),
+            Self::Cut { .. } | Self::KickIngest { .. } | Self::RestartServer { .. } => Some(Duration::ZERO),
             Self::Stall { lasting, .. } => *lasting,
             Self::Throttle { lasting, .. } | Self::Slice { lasting, .. } => Some(*lasting),
         }
@@ -113,7 +159,7 @@ impl Fault {
     /// than the server's and the ingest's patience end connections.
     pub fn may_lose_media(&self) -> bool {
         match self {
-            Self::Cut { .. } | Self::KickIngest { .. } => true,
+            Self::Cut { .. } | Self::KickIngest { .. } | Self::RestartServer { .. } => true,
             Self::Stall { lasting, .. } => lasting.is_none_or(|d| d >= Duration::from_secs(10)),
             Self::Throttle { .. } | Self::Slice { .. } => false,
         }

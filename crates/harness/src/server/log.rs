@@ -24,6 +24,8 @@ pub struct ServerLog {
     /// Bytes of a line whose end has not arrived yet (container frames).
     partial: Mutex<String>,
     changed: Notify,
+    /// Every line pushed since creation (the kept ones are fewer).
+    received: std::sync::atomic::AtomicUsize,
 }
 
 /// A line the harness waited for, and when it arrived.
@@ -44,11 +46,13 @@ impl ServerLog {
             lines: Mutex::new(VecDeque::new()),
             partial: Mutex::new(String::new()),
             changed: Notify::new(),
+            received: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
     /// Takes one whole line.
     pub fn push_line(&self, line: &str) {
+        self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(self.file.lock().expect("log lock"), "{line}");
         let mut lines = self.lines.lock().expect("log lock");
         if lines.len() == KEPT_LINES {
@@ -57,6 +61,11 @@ impl ServerLog {
         lines.push_back((Instant::now(), line.to_owned()));
         drop(lines);
         self.changed.notify_waiters();
+    }
+
+    /// How many lines were pushed since the log was created.
+    pub fn lines_received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes a chunk of output that may hold several lines or part of one.

@@ -56,7 +56,8 @@ impl ServerSettings {
 }
 
 enum Kind {
-    Embedded(RtmpServer),
+    /// Behind a lock only so that a fault can restart it mid-run.
+    Embedded(Arc<std::sync::Mutex<RtmpServer>>),
     Container {
         container: Box<ContainerAsync<MediaMtx>>,
         description: String,
@@ -68,6 +69,9 @@ enum Kind {
 
 pub struct MediaServer {
     kind: Kind,
+    /// What started it, for a private twin ([`Self::twin`]).
+    settings: ServerSettings,
+    image: Option<String>,
     /// `host:port` of the RTMP listener.
     rtmp: String,
     log: Option<Arc<ServerLog>>,
@@ -121,7 +125,9 @@ impl MediaServer {
         let api = server.api_addr().map(|a| ApiClient::new(&format!("http://{a}")));
         Ok(Self {
             rtmp: server.local_addr().to_string(),
-            kind: Kind::Embedded(server),
+            kind: Kind::Embedded(Arc::new(std::sync::Mutex::new(server))),
+            settings: settings.clone(),
+            image: None,
             log: Some(log),
             api,
         })
@@ -198,6 +204,8 @@ impl MediaServer {
                 container: Box::new(container),
                 description,
             },
+            settings: settings.clone(),
+            image: image.map(str::to_owned),
             rtmp,
             log: Some(log),
             api: Some(ApiClient::new(&api)),
@@ -226,6 +234,8 @@ impl MediaServer {
             kind: Kind::External {
                 base: base.to_owned(),
             },
+            settings: ServerSettings::default(),
+            image: None,
             log: None,
             api: api.map(ApiClient::new),
         })
@@ -263,11 +273,62 @@ impl MediaServer {
         self.log.as_deref()
     }
 
-    /// The embedded server itself, for tests that look inside it.
-    pub fn embedded_server(&self) -> Option<&RtmpServer> {
+    /// Where the embedded server's API listens (`None` for other servers).
+    pub fn embedded_api_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.kind {
-            Kind::Embedded(server) => Some(server),
+            Kind::Embedded(server) => server.lock().expect("embedded server").api_addr(),
             _ => None,
+        }
+    }
+
+    /// Another server like this one (same kind, image and settings), its
+    /// log written to `log_file`: for a scenario that restarts its server
+    /// and must not take the others' down with it. An external server has
+    /// no twin.
+    pub async fn twin(&self, log_file: &Path) -> Result<Self, HarnessError> {
+        match &self.kind {
+            Kind::Embedded(_) => Self::embedded(log_file, &self.settings).await,
+            Kind::Container { .. } => Self::container(self.image.as_deref(), log_file, &self.settings).await,
+            Kind::External { base } => Err(HarnessError::Server(format!(
+                "external server {base} cannot be restarted by the harness"
+            ))),
+        }
+    }
+
+    /// Restarts the server as its supervisor would: every connection
+    /// closed, every path forgotten, then listening again. The embedded
+    /// server comes back on the same port; a container may come back on
+    /// other host ports (Docker maps ephemeral ports anew), so the RTMP
+    /// `host:port` it listens on now is returned.
+    pub async fn restart(&self) -> Result<String, HarnessError> {
+        match &self.kind {
+            Kind::Embedded(server) => {
+                let server = server.clone();
+                tokio::task::spawn_blocking(move || server.lock().expect("embedded server").restart())
+                    .await
+                    .map_err(|e| HarnessError::Server(format!("restarting the embedded server: {e}")))?
+                    .map_err(|e| HarnessError::Server(format!("restarting the embedded server: {e}")))?;
+                Ok(self.rtmp.clone())
+            }
+            Kind::Container {
+                container,
+                description,
+            } => {
+                let failed = |e: testcontainers::TestcontainersError| {
+                    HarnessError::Server(format!("restarting the {description} container: {e}"))
+                };
+                container.stop().await.map_err(failed)?;
+                container.start().await.map_err(failed)?;
+                if let Some(log) = &self.log {
+                    follow_after_restart(container, log.clone());
+                }
+                let host = container.get_host().await.map_err(failed)?;
+                let port = container.get_host_port_ipv4(RTMP_PORT).await.map_err(failed)?;
+                Ok(format!("{host}:{port}"))
+            }
+            Kind::External { base } => Err(HarnessError::Server(format!(
+                "external server {base} cannot be restarted by the harness"
+            ))),
         }
     }
 
@@ -353,10 +414,31 @@ impl MediaServer {
                     tracing::warn!("could not remove the {description} container: {e}");
                 }
             }
-            Kind::Embedded(server) => server.shutdown(),
+            Kind::Embedded(server) => {
+                // Dropping the last handle stops it (and joins its thread).
+                drop(server);
+            }
             Kind::External { .. } => {}
         }
     }
+}
+
+/// testcontainers follows a container's output from its first start only:
+/// after a restart the harness follows it again. Docker replays the whole
+/// output, so the lines the log already holds are skipped.
+fn follow_after_restart(container: &ContainerAsync<MediaMtx>, log: Arc<ServerLog>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = container.stdout(true).lines();
+    let already = log.lines_received();
+    tokio::spawn(async move {
+        let mut seen = 0;
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen += 1;
+            if seen > already {
+                log.push_line(&line);
+            }
+        }
+    });
 }
 
 fn heard(heard: Option<Heard>) -> Word {
