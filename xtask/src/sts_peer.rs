@@ -36,8 +36,10 @@ pub fn ensure_echo_peer(sh: &Shell) -> Result<PathBuf> {
     }
     sh.create_dir(&target)?;
     let lock_path = target.join(format!("{VENV}.lock"));
-    let lock = std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
-    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    let lock =
+        std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
     if is_current(&venv, &requirements) {
         return Ok(python);
     }
@@ -46,9 +48,12 @@ pub fn ensure_echo_peer(sh: &Shell) -> Result<PathBuf> {
     cmd!(sh, "python3 -m venv --clear {venv}")
         .run()
         .context("python3 -m venv")?;
-    cmd!(sh, "{python} -m pip install --quiet --disable-pip-version-check -r {requirements_path}")
-        .run()
-        .with_context(|| format!("pip install -r {REQUIREMENTS}"))?;
+    cmd!(
+        sh,
+        "{python} -m pip install --quiet --disable-pip-version-check -r {requirements_path}"
+    )
+    .run()
+    .with_context(|| format!("pip install -r {REQUIREMENTS}"))?;
     sh.write_file(venv.join(STAMP), &requirements)?;
     Ok(python)
 }
@@ -80,7 +85,10 @@ fn ensure_venv_module(sh: &Shell) -> Result<()> {
     if works(sh) {
         return Ok(());
     }
-    let is_root = cmd!(sh, "id -u").quiet().read().is_ok_and(|uid| uid.trim() == "0");
+    let is_root = cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0");
     let has_apt = cmd!(sh, "sh -c 'command -v apt-get'")
         .quiet()
         .ignore_stdout()
@@ -94,9 +102,12 @@ fn ensure_venv_module(sh: &Shell) -> Result<()> {
     }
     eprintln!("installing: python3 python3-venv");
     cmd!(sh, "apt-get update -qq").run()?;
-    cmd!(sh, "apt-get install -y -qq --no-install-recommends python3 python3-venv")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .run()?;
+    cmd!(
+        sh,
+        "apt-get install -y -qq --no-install-recommends python3 python3-venv"
+    )
+    .env("DEBIAN_FRONTEND", "noninteractive")
+    .run()?;
     if !works(sh) {
         bail!("python3 still cannot make a venv after installing python3-venv");
     }

@@ -7,23 +7,34 @@ use std::time::Duration;
 use serde_yaml::{Mapping, Value};
 
 use crate::backoff::ReconnectPolicy;
+use crate::dubbing::StsSettings;
 use crate::error::ConfigError;
 use crate::rtmp_url::{DEFAULT_RTMP_PORT, RtmpUrl};
 use crate::stream_id::StreamId;
 
 /// Prefix of the environment variables that override file settings, e.g.
 /// `INGEST_STREAM_ID=abc`, `INGEST_SEGMENT_DURATION=4s`,
-/// `INGEST_RECONNECT_MAX_DELAY=2s`.
+/// `INGEST_RECONNECT_MAX_DELAY=2s`, `INGEST_STS_URL=http://sts:5000`.
 pub const ENV_PREFIX: &str = "INGEST_";
 
-/// Settings whose environment values are taken as text, never parsed.
-const TEXT_SETTINGS: [&str; 6] = [
+/// Sections whose keys are set from the environment as
+/// `INGEST_<SECTION>_<KEY>`.
+const SECTIONS: [&str; 2] = ["reconnect", "sts"];
+
+/// Settings whose environment values are taken as text, never parsed (a
+/// target language `no` is Norwegian, not YAML's false).
+const TEXT_SETTINGS: [&str; 11] = [
     "stream_id",
     "url",
     "mediamtx_host",
     "app_path",
     "output_dir",
     "source",
+    "sts_url",
+    "sts_source_language",
+    "sts_target_language",
+    "sts_voice_profile",
+    "sts_format",
 ];
 
 /// Longer segments would mean hours of media held before a file appears.
@@ -102,6 +113,10 @@ pub struct WorkerConfig {
     pub reconnect: ReconnectPolicy,
     #[serde(default = "defaults::output_dir")]
     pub output_dir: PathBuf,
+    /// Deliver every audio segment to the speech-to-speech service; absent,
+    /// nothing is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sts: Option<StsSettings>,
 }
 
 mod defaults {
@@ -156,6 +171,7 @@ impl WorkerConfig {
             source_guard: true,
             reconnect: ReconnectPolicy::default(),
             output_dir: defaults::output_dir(),
+            sts: None,
         }
     }
 
@@ -231,15 +247,25 @@ impl WorkerConfig {
                     scalar => scalar,
                 }
             };
-            match key.strip_prefix("reconnect_") {
-                Some(sub) => {
+            let section = SECTIONS.iter().find_map(|section| {
+                key.strip_prefix(section)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .map(|sub| (*section, sub))
+            });
+            match section {
+                Some((section, sub)) => {
                     let entry = root
-                        .entry(Value::from("reconnect"))
+                        .entry(Value::from(section))
                         .or_insert_with(|| Value::Mapping(Mapping::new()));
+                    // `sts: null` in a file is an absent section that the
+                    // environment may still fill in.
+                    if entry.is_null() {
+                        *entry = Value::Mapping(Mapping::new());
+                    }
                     if let Value::Mapping(map) = entry {
                         map.insert(Value::from(sub), parsed);
                     }
-                    from_env.push((format!("reconnect.{sub}"), var));
+                    from_env.push((format!("{section}.{sub}"), var));
                 }
                 None => {
                     root.insert(Value::from(key.as_str()), parsed);
@@ -360,6 +386,9 @@ impl WorkerConfig {
                 field: "mediamtx_rtmp_port",
                 reason: "port 0 cannot be connected to; expected a port from 1 to 65535, such as 1935".into(),
             });
+        }
+        if let Some(sts) = &self.sts {
+            sts.validate(self.segment_duration)?;
         }
         let url = self.rtmp_url()?;
         // A URL set on the struct directly must agree with the id too.
@@ -620,6 +649,110 @@ mod tests {
         let text = error.to_string();
         assert!(text.starts_with(&format!("{}:2:", path.display())), "{text}");
         assert!(text.contains("max_buffers"), "{text}");
+    }
+
+    #[test]
+    fn no_sts_section_means_no_sts() {
+        let config = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[("INGEST_STREAM_ID", "a")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.sts, None);
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json.get("sts").is_none(), "{json}");
+    }
+
+    #[test]
+    fn the_sts_section_is_read_from_the_file_then_the_environment() {
+        let file: Value = serde_yaml::from_str(
+            "stream_id: a\nsts:\n  url: http://sts:5000\n  target_language: fr\n  max_queue: 8\n",
+        )
+        .unwrap();
+        let config = WorkerConfig::from_layers(
+            file,
+            env(&[
+                ("INGEST_STS_VOICE_PROFILE", "warm"),
+                // Text, not YAML's `false`.
+                ("INGEST_STS_SOURCE_LANGUAGE", "no"),
+                ("INGEST_STS_FRAGMENT_TIMEOUT", "4s"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let sts = config.sts.expect("an sts section");
+        assert_eq!(sts.url, "http://sts:5000");
+        assert_eq!(sts.target_language, "fr");
+        assert_eq!(sts.source_language, "no");
+        assert_eq!(sts.voice_profile, "warm");
+        assert_eq!(sts.max_queue, 8);
+        assert_eq!(sts.format, crate::dubbing::StsAudioFormat::Aac);
+        assert_eq!(sts.fragment_timeout, Duration::from_secs(4));
+        assert_eq!(sts.end_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_environment_alone_enables_sts() {
+        let config = WorkerConfig::from_layers(
+            serde_yaml::from_str("stream_id: a\nsts: null\n").unwrap(),
+            env(&[("INGEST_STS_URL", "http://127.0.0.1:5000")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.sts.unwrap().url, "http://127.0.0.1:5000");
+    }
+
+    #[test]
+    fn pcm_is_refused_at_config_time_naming_the_setting() {
+        let from_env = WorkerConfig::from_layers(
+            Value::Mapping(Mapping::new()),
+            env(&[
+                ("INGEST_STREAM_ID", "a"),
+                ("INGEST_STS_URL", "http://sts:5000"),
+                ("INGEST_STS_FORMAT", "pcm_s16le"),
+            ]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            from_env.contains("sts.format") && from_env.contains("supported: aac"),
+            "{from_env}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.yaml");
+        std::fs::write(
+            &path,
+            "stream_id: a\nsts: {url: 'http://sts:5000', format: pcm_s16le}\n",
+        )
+        .unwrap();
+        let from_file = WorkerConfig::load(Some(&path), None).unwrap_err().to_string();
+        assert!(from_file.contains("sts.format"), "{from_file}");
+    }
+
+    #[test]
+    fn bad_sts_settings_name_their_key() {
+        let refused = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("INGEST_STREAM_ID", "a")];
+            all.extend_from_slice(pairs);
+            WorkerConfig::from_layers(Value::Mapping(Mapping::new()), env(&all), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let no_url = refused(&[("INGEST_STS_TARGET_LANGUAGE", "fr")]);
+        assert!(no_url.contains("sts.url"), "{no_url}");
+        let bad_url = refused(&[("INGEST_STS_URL", "rtmp://sts/x")]);
+        assert!(
+            bad_url.contains("sts.url") && bad_url.contains("rtmp"),
+            "{bad_url}"
+        );
+        let unknown_format = refused(&[("INGEST_STS_URL", "http://s:1"), ("INGEST_STS_FORMAT", "opus")]);
+        assert!(unknown_format.contains("INGEST_STS_FORMAT"), "{unknown_format}");
+        let unknown_key = refused(&[("INGEST_STS_URL", "http://s:1"), ("INGEST_STS_LANGUAGE", "fr")]);
+        assert!(unknown_key.contains("INGEST_STS_LANGUAGE"), "{unknown_key}");
+        let zero_queue = refused(&[("INGEST_STS_URL", "http://s:1"), ("INGEST_STS_MAX_QUEUE", "0")]);
+        assert!(zero_queue.contains("sts.max_queue"), "{zero_queue}");
     }
 
     #[test]

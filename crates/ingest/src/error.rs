@@ -88,6 +88,10 @@ pub enum IngestError {
     WorkerLost,
     #[error("cannot start the worker thread: {0}")]
     Spawn(std::io::Error),
+    /// Delivery to the STS could not start or its records could not be
+    /// kept; an STS that is away is never this (its fragments fail instead).
+    #[error("STS delivery: {0}")]
+    Sts(String),
 }
 
 impl IngestError {
@@ -107,6 +111,7 @@ impl IngestError {
             Self::RetriesExhausted { .. } => "retries_exhausted",
             Self::WorkerLost => "worker_lost",
             Self::Spawn(_) => "spawn",
+            Self::Sts(_) => "sts",
         }
     }
 

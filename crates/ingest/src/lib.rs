@@ -10,10 +10,14 @@
 //! [`pipeline`] (GStreamer threads) -> [`session`] (validation, timelines)
 //! -> [`segmenter`] (pure cutting logic) -> [`segment_writer`] (files,
 //! [`manifest`]) -> [`events`] for the owner, all driven by [`runner`].
+//! With an `sts` section in the configuration, the audio segments announced
+//! on the events path are also delivered to the STS (`dubbing`, on the
+//! `sts` crate), whose answers are recorded in the manifest.
 
 pub mod backoff;
 pub mod config;
 pub mod container;
+mod dubbing;
 pub mod error;
 pub mod events;
 mod gst_logging;
@@ -35,9 +39,10 @@ pub mod tracks;
 use std::sync::OnceLock;
 
 pub use config::{SourceElement, WorkerConfig};
+pub use dubbing::{StsAudioFormat, StsSettings};
 pub use error::{ConfigError, IngestError, StreamError};
 pub use events::WorkerEvent;
-pub use manifest::{ConnectionRecord, ManifestEntry, SegmentRecord};
+pub use manifest::{ConnectionRecord, FragmentRecord, FragmentStatus, ManifestEntry, SegmentRecord};
 pub use media::MediaKind;
 pub use rtmp_url::RtmpUrl;
 pub use runner::{RunSummary, Stopper, WorkerHandle, WorkerRunner};

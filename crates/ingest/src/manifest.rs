@@ -1,5 +1,11 @@
-//! The per-stream manifest: one JSON object per line, appended as segments
-//! and connections happen, so a reader can tail it.
+//! The per-stream manifest: one JSON object per line, appended as segments,
+//! connections and STS answers happen, so a reader can tail it.
+//!
+//! Two handles append to the file: the segment writer's (segments and
+//! connections, on the worker thread) and the STS recorder's (fragments, on
+//! the runtime). Both open it with `O_APPEND` and write each line with one
+//! `write`, so lines never interleave, and a fragment's records always come
+//! after its segment's, which is written before the segment is submitted.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -49,11 +55,75 @@ pub struct ConnectionRecord {
     pub first_audio_ms: f64,
 }
 
+/// Where an audio segment's delivery to the STS stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FragmentStatus {
+    Sent,
+    Acked,
+    Processed,
+    Failed,
+    /// Refused at submission (queue full); the segment stays on disk.
+    NotSent,
+}
+
+impl FragmentStatus {
+    /// Whether this is the fragment's last word: each fragment gets exactly
+    /// one record with a final status.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Processed | Self::Failed | Self::NotSent)
+    }
+}
+
+/// One step of an audio segment's delivery to the STS; `index` is the
+/// segment's (and the fragment's `sequence_number`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FragmentRecord {
+    pub index: u64,
+    /// Stable across resends; none when the fragment was never taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragment_id: Option<String>,
+    pub status: FragmentStatus,
+    /// `sent`: which send this was (resends after a reconnect count up);
+    /// `processed`/`failed`: how many sends it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Why it `failed` or was `not_sent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `processed`: from the segment being written (and submitted in the
+    /// same moment) to the dubbed file being in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_trip_ms: Option<f64>,
+    /// `processed`: what the STS reports it spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_time_ms: Option<f64>,
+    /// `processed`: the dubbed audio's file name inside the stream directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dubbed_file: Option<String>,
+}
+
+impl FragmentRecord {
+    pub fn new(index: u64, status: FragmentStatus) -> Self {
+        Self {
+            index,
+            fragment_id: None,
+            status,
+            attempts: None,
+            reason: None,
+            round_trip_ms: None,
+            processing_time_ms: None,
+            dubbed_file: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum ManifestEntry {
     Segment(SegmentRecord),
     Connection(ConnectionRecord),
+    Fragment(FragmentRecord),
 }
 
 pub struct Manifest {

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WorkerConfig;
+use crate::dubbing::Dubbing;
 use crate::error::IngestError;
 use crate::events::{EventSink, WorkerEvent};
 use crate::rtmp_url::RtmpUrl;
@@ -59,11 +60,13 @@ impl WorkerRunner {
         let (event_tx, events) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done) = oneshot::channel();
+        // STS delivery runs on the caller's runtime, if it has one.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{}", self.config.stream_id))
             .spawn(move || {
                 let sink = EventSink::new(event_tx);
-                let result = self.run(&sink, &stop_rx);
+                let result = self.run(&sink, &stop_rx, runtime);
                 match &result {
                     Ok(summary) => sink.emit(WorkerEvent::Finished {
                         video_segments: summary.video_segments,
@@ -87,17 +90,37 @@ impl WorkerRunner {
     }
 
     /// Runs connections until the end, then waits for their pipelines to be
-    /// gone, so a finished worker normally leaves no GStreamer thread behind.
-    fn run(self, events: &EventSink, stop: &Receiver<()>) -> Result<RunSummary, IngestError> {
+    /// gone, so a finished worker normally leaves no GStreamer thread behind,
+    /// and for the STS stream to end, so every fragment's final status is
+    /// recorded before the worker reports it finished.
+    fn run(
+        self,
+        events: &EventSink,
+        stop: &Receiver<()>,
+        runtime: Option<tokio::runtime::Handle>,
+    ) -> Result<RunSummary, IngestError> {
+        let dubbing = match &self.config.sts {
+            Some(settings) => {
+                self.config.validate()?;
+                Some(Dubbing::start(&self.config, settings, runtime, events.clone())?)
+            }
+            None => None,
+        };
+        let tapped = dubbing.as_ref().map(|d| events.tapped(d.tap()));
         let teardowns = Teardowns::new();
-        let result = self.run_connections(events, stop, &teardowns);
+        let result = self.run_connections(tapped.as_ref().unwrap_or(events), stop, &teardowns);
         if !teardowns.wait(TEARDOWN_WAIT) {
             tracing::warn!(
                 "a pipeline was still shutting down after {} s; finishing without it",
                 TEARDOWN_WAIT.as_secs()
             );
         }
-        result
+        drop(tapped);
+        match dubbing.map(Dubbing::finish) {
+            // The run's own failure is the one to report.
+            Some(Err(e)) if result.is_ok() => Err(e),
+            _ => result,
+        }
     }
 
     fn run_connections(

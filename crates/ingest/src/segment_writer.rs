@@ -66,7 +66,7 @@ impl SegmentWriter {
             .iter()
             .filter_map(|e| match e {
                 ManifestEntry::Segment(s) => Some(s.index + 1),
-                ManifestEntry::Connection(_) => None,
+                ManifestEntry::Connection(_) | ManifestEntry::Fragment(_) => None,
             })
             .max()
             .unwrap_or(0))

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerRunner};
+use ingest::{
+    FragmentRecord, SourceElement, StsAudioFormat, StsSettings, WorkerConfig, WorkerEvent, WorkerRunner,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +42,22 @@ struct Args {
     /// How long to wait for the second track before refusing the stream
     #[arg(long, value_parser = humantime::parse_duration)]
     audio_validation_timeout: Option<Duration>,
+    /// Deliver the audio segments to the speech-to-speech service at URL,
+    /// e.g. http://sts:5000 (the `sts` section; INGEST_STS_URL)
+    #[arg(long, value_name = "URL")]
+    sts_url: Option<String>,
+    /// Language spoken in the stream, e.g. en
+    #[arg(long, value_name = "LANG")]
+    sts_source_language: Option<String>,
+    /// Language to dub into, e.g. es
+    #[arg(long, value_name = "LANG")]
+    sts_target_language: Option<String>,
+    /// STS voice profile
+    #[arg(long, value_name = "NAME")]
+    sts_voice_profile: Option<String>,
+    /// Audio sent to the STS: aac (pcm_s16le is not supported yet)
+    #[arg(long, value_name = "FORMAT")]
+    sts_format: Option<StsAudioFormat>,
     /// Print events as JSON lines
     #[arg(long)]
     json: bool,
@@ -75,9 +93,57 @@ impl Args {
         if let Some(t) = self.audio_validation_timeout {
             config.audio_validation_timeout = t;
         }
+        self.apply_sts_flags(&mut config);
         config.validate()?;
         Ok(config)
     }
+
+    /// Any `--sts-*` flag asks for STS delivery: it fills in (or creates)
+    /// the `sts` section; one without a URL is refused by validation.
+    fn apply_sts_flags(&self, config: &mut WorkerConfig) {
+        let given = self.sts_url.is_some()
+            || self.sts_source_language.is_some()
+            || self.sts_target_language.is_some()
+            || self.sts_voice_profile.is_some()
+            || self.sts_format.is_some();
+        if !given {
+            return;
+        }
+        let sts = config.sts.get_or_insert_with(StsSettings::default);
+        for (flag, setting) in [
+            (&self.sts_url, &mut sts.url),
+            (&self.sts_source_language, &mut sts.source_language),
+            (&self.sts_target_language, &mut sts.target_language),
+            (&self.sts_voice_profile, &mut sts.voice_profile),
+        ] {
+            if let Some(value) = flag {
+                setting.clone_from(value);
+            }
+        }
+        if let Some(format) = self.sts_format {
+            sts.format = format;
+        }
+    }
+}
+
+fn describe_fragment(what: &str, f: &FragmentRecord) -> String {
+    let mut line = format!("fragment {what}: audio segment {}", f.index);
+    if let Some(id) = &f.fragment_id {
+        line += &format!(" ({id})");
+    }
+    if let Some(attempts) = f.attempts.filter(|n| *n > 1) {
+        line += &format!(", attempt {attempts}");
+    }
+    if let Some(file) = &f.dubbed_file {
+        line += &format!(" -> {file}");
+    }
+    if let Some(ms) = f.round_trip_ms {
+        line += &format!(", round trip {ms:.0} ms");
+    }
+    if let Some(reason) = &f.reason {
+        line += &format!(": {reason}");
+    }
+    line
 }
 
 fn describe(event: &WorkerEvent) -> String {
@@ -117,6 +183,39 @@ fn describe(event: &WorkerEvent) -> String {
         } => {
             format!("reconnecting: attempt {attempt} in {delay_ms} ms ({reason})")
         }
+        WorkerEvent::StsReady {
+            session_id,
+            max_inflight,
+            connection,
+        } => format!(
+            "sts ready: session {session_id} (STS connection {connection}, up to {max_inflight} in flight)"
+        ),
+        WorkerEvent::StsConnectFailed {
+            attempt,
+            reason,
+            retry_in_ms,
+        } => format!("sts unreachable: attempt {attempt}: {reason}; retrying in {retry_in_ms} ms"),
+        WorkerEvent::StsDisconnected { connection, reason } => {
+            format!("sts disconnected: STS connection {connection}: {reason}")
+        }
+        WorkerEvent::FragmentSent(f) => describe_fragment("sent", f),
+        WorkerEvent::FragmentAcked(f) => describe_fragment("acked", f),
+        WorkerEvent::FragmentProcessed(f) => describe_fragment("processed", f),
+        WorkerEvent::FragmentFailed(f) => describe_fragment("failed", f),
+        WorkerEvent::FragmentNotSent(f) => describe_fragment("not sent", f),
+        WorkerEvent::StsEnded {
+            processed,
+            failed,
+            not_sent,
+            stream_end_sent,
+        } => format!(
+            "sts ended: {processed} processed, {failed} failed, {not_sent} not sent{}",
+            if *stream_end_sent {
+                ""
+            } else {
+                " (no session for stream:end)"
+            }
+        ),
         WorkerEvent::Failed { kind, error } => format!("failed ({kind}): {error}"),
         WorkerEvent::Finished {
             video_segments,
