@@ -8,10 +8,14 @@ mod bench;
 mod ci;
 mod conformance;
 mod containers;
+mod coverage;
 mod deps;
 mod e2e;
 mod image;
+mod mutants;
+mod sts_peer;
 mod test;
+mod tools;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -49,6 +53,13 @@ enum Command {
     Ci(ci::Ci),
     /// Measure ingest cost, scale and latency against ffmpeg and splitmuxsink.
     Bench(bench::Bench),
+    /// Line coverage of the workspace's tests (nextest, scenarios included):
+    /// per-crate summary, HTML report in target/coverage/, failing under 80%
+    /// for the ingest crate or the workspace.
+    Coverage(coverage::Coverage),
+    /// Mutation testing of the ingest's pure logic (cargo-mutants, unit
+    /// tests), failing when under 90% of the viable mutants are caught.
+    Mutants(mutants::Mutants),
 }
 
 fn main() -> Result<()> {
@@ -68,6 +79,8 @@ fn main() -> Result<()> {
         Command::Image(cmd) => cmd.run(&sh),
         Command::Bench(cmd) => cmd.run(&sh),
         Command::Ci(cmd) => cmd.run(&sh),
+        Command::Coverage(cmd) => cmd.run(&sh),
+        Command::Mutants(cmd) => cmd.run(&sh),
     }
 }
 

@@ -114,6 +114,33 @@ mod tests {
         assert_eq!(no_jitter().delay(attempt, 0.5), Duration::from_millis(millis));
     }
 
+    #[rstest]
+    #[case(1, 100)]
+    #[case(2, 300)]
+    #[case(3, 900)]
+    #[case(4, 2700)]
+    #[case(5, 5000)]
+    fn each_delay_is_the_last_times_the_multiplier(#[case] attempt: u32, #[case] millis: u64) {
+        let policy = ReconnectPolicy {
+            max_delay: Duration::from_secs(5),
+            multiplier: 3.0,
+            ..no_jitter()
+        };
+        let delay = policy.delay(attempt, 0.5);
+        let expected = Duration::from_millis(millis);
+        assert!(delay.abs_diff(expected) < Duration::from_micros(1), "{delay:?}");
+    }
+
+    #[rstest]
+    #[case(0.25, 90)]
+    #[case(0.5, 100)]
+    #[case(0.75, 110)]
+    fn jitter_moves_a_delay_in_proportion_to_the_draw(#[case] unit_random: f64, #[case] millis: u64) {
+        let delay = ReconnectPolicy::default().delay(1, unit_random);
+        let expected = Duration::from_millis(millis);
+        assert!(delay.abs_diff(expected) < Duration::from_micros(1), "{delay:?}");
+    }
+
     #[test]
     fn jitter_stays_within_its_fraction() {
         let policy = ReconnectPolicy::default();
@@ -158,6 +185,46 @@ mod tests {
             assert!(policy.validate().is_err(), "{policy:?}");
         }
         ReconnectPolicy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let settings = [
+            ReconnectPolicy {
+                initial_delay: Duration::from_millis(200),
+                max_delay: Duration::from_millis(200),
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                max_delay: Duration::from_secs(3600),
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                multiplier: 1.0,
+                jitter: 0.0,
+                ..ReconnectPolicy::default()
+            },
+            ReconnectPolicy {
+                multiplier: 100.0,
+                jitter: 1.0,
+                ..ReconnectPolicy::default()
+            },
+        ];
+        for policy in settings {
+            policy.validate().unwrap_or_else(|e| panic!("{policy:?}: {e}"));
+        }
+        let over = ReconnectPolicy {
+            max_delay: Duration::from_secs(3601),
+            ..ReconnectPolicy::default()
+        };
+        let message = over.validate().unwrap_err().to_string();
+        assert!(message.contains("above 1h"), "{message}");
+        let above = ReconnectPolicy {
+            initial_delay: Duration::from_millis(201),
+            ..ReconnectPolicy::default()
+        };
+        let message = above.validate().unwrap_err().to_string();
+        assert!(message.contains("above max_delay"), "{message}");
     }
 
     #[test]

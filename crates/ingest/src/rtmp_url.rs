@@ -334,4 +334,34 @@ mod tests {
         assert!(!err.to_string().contains("s3cret"), "{err}");
         assert!(err.to_string().contains("***@h"), "{err}");
     }
+
+    #[test]
+    fn redaction_hides_the_whole_user_info_and_nothing_else() {
+        let url = RtmpUrl::parse("rtmp://user:s3cret@h:1935/live/abc/in?pass=p&Token=t&x=1").unwrap();
+        let redacted = "rtmp://***@h:1935/live/abc/in?pass=***&Token=***&x=1";
+        assert_eq!(url.to_string(), redacted);
+        assert_eq!(format!("{url:?}"), format!("RtmpUrl({redacted})"));
+        assert_eq!(redact("no URL here: pass=x"), "no URL here: pass=x");
+        assert_eq!(
+            redact("rtmp://h/live/a/in and user@example"),
+            "rtmp://h/live/a/in and user@example",
+            "an @ after the authority is not user info"
+        );
+    }
+
+    #[test]
+    fn through_a_relay_keeps_everything_but_the_address() {
+        let url = RtmpUrl::parse("rtmp://user:s3cret@mediamtx:1935/live/abc/in?pass=p").unwrap();
+        let relayed = url.through("127.0.0.1:40000".parse().unwrap());
+        assert_eq!(
+            relayed.expose(),
+            "rtmp://user:s3cret@127.0.0.1:40000/live/abc/in?pass=p"
+        );
+        assert_eq!((relayed.host(), relayed.port()), ("127.0.0.1", 40000));
+        assert_eq!(relayed.path(), "live/abc/in");
+        assert_eq!(
+            relayed.to_string(),
+            "rtmp://***@127.0.0.1:40000/live/abc/in?pass=***"
+        );
+    }
 }

@@ -364,7 +364,7 @@ mod tests {
             let audio_ns = 1024 * SEC / self.audio_rate;
             let video_ms = |i: u64| (i * 1000 + self.fps / 2) / self.fps * MS;
             let audio_ms = |i: u64| (i * 1024 * 1000 + self.audio_rate / 2) / self.audio_rate * MS;
-            let mut video: VecDeque<Frame<()>> = (0..seconds * self.fps)
+            let video: Vec<Frame<()>> = (0..seconds * self.fps)
                 .map(|i| Frame {
                     kind: MediaKind::Video,
                     dts: video_ms(i),
@@ -375,7 +375,7 @@ mod tests {
                     payload: (),
                 })
                 .collect();
-            let mut audio: VecDeque<Frame<()>> = (0..seconds * SEC / audio_ns)
+            let audio: Vec<Frame<()>> = (0..seconds * SEC / audio_ns)
                 .map(|i| Frame {
                     kind: MediaKind::Audio,
                     dts: audio_ms(i),
@@ -386,23 +386,98 @@ mod tests {
                     payload: (),
                 })
                 .collect();
-            let mut out = Vec::new();
-            while !video.is_empty() || !audio.is_empty() {
-                let take_video = match (video.front(), audio.front()) {
-                    (Some(v), Some(a)) => v.dts <= a.dts,
-                    (v, _) => v.is_some(),
-                };
-                out.push(
-                    if take_video {
-                        video.pop_front()
-                    } else {
-                        audio.pop_front()
-                    }
-                    .unwrap(),
-                );
-            }
-            out
+            interleave(video, audio)
         }
+    }
+
+    /// Frames in arrival order, the way flvdemux delivers them: by decode
+    /// time, video first on a tie.
+    fn interleave(video: Vec<Frame<()>>, audio: Vec<Frame<()>>) -> Vec<Frame<()>> {
+        let (mut video, mut audio): (VecDeque<_>, VecDeque<_>) = (video.into(), audio.into());
+        let mut out = Vec::new();
+        while !video.is_empty() || !audio.is_empty() {
+            let take_video = match (video.front(), audio.front()) {
+                (Some(v), Some(a)) => v.dts <= a.dts,
+                (v, _) => v.is_some(),
+            };
+            out.push(
+                if take_video {
+                    video.pop_front()
+                } else {
+                    audio.pop_front()
+                }
+                .unwrap(),
+            );
+        }
+        out
+    }
+
+    /// A 25-fps picture (40 ms, exact nanoseconds) at `ms`.
+    fn picture(ms: u64, keyframe: bool) -> Frame<()> {
+        Frame {
+            kind: MediaKind::Video,
+            pts: ms * MS,
+            dts: ms * MS,
+            duration: 40 * MS,
+            keyframe,
+            arrival: None,
+            payload: (),
+        }
+    }
+
+    /// Pictures from 0 to `until_ms`, a keyframe every `gop_ms`.
+    fn pictures(until_ms: u64, gop_ms: u64) -> Vec<Frame<()>> {
+        (0..until_ms)
+            .step_by(40)
+            .map(|ms| picture(ms, ms % gop_ms == 0))
+            .collect()
+    }
+
+    /// 20-ms audio frames from `from_ms` to `until_ms`. Started at 10 ms,
+    /// one frame's midpoint falls on every multiple of 20 ms, so on every cut.
+    fn sounds(from_ms: u64, until_ms: u64) -> Vec<Frame<()>> {
+        (from_ms..until_ms)
+            .step_by(20)
+            .map(|ms| Frame {
+                kind: MediaKind::Audio,
+                pts: ms * MS,
+                dts: ms * MS,
+                duration: 20 * MS,
+                keyframe: true,
+                arrival: None,
+                payload: (),
+            })
+            .collect()
+    }
+
+    /// Every event of pushing `frames` and finishing.
+    fn events(frames: Vec<Frame<()>>, target: u64) -> Vec<SegmentEvent<()>> {
+        let mut segmenter = Segmenter::new(target, 0);
+        let mut events: Vec<_> = frames.into_iter().flat_map(|f| segmenter.push(f)).collect();
+        events.extend(segmenter.finish(None));
+        events
+    }
+
+    /// Closed segments of `kind` as (index, start ms, frames).
+    fn segments(events: &[SegmentEvent<()>], kind: MediaKind) -> Vec<(u64, u64, u64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Closed(c) if c.kind == kind => Some((c.index, c.start / MS, c.frames)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Discarded frames as (kind, count, reason).
+    fn discards(events: &[SegmentEvent<()>]) -> Vec<(MediaKind, u64, &'static str)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Discarded { kind, frames, reason } => Some((*kind, *frames, *reason)),
+                _ => None,
+            })
+            .collect()
     }
 
     fn run(frames: Vec<Frame<()>>, target: u64) -> Vec<Summary> {
@@ -565,6 +640,157 @@ mod tests {
         }
         segmenter.finish(None);
         assert_eq!(segmenter.next_index(), 9);
+    }
+
+    /// Audio segments of a 14-s stream cut at 6 and 12 s, whatever the order
+    /// audio and video arrive in: the frame whose midpoint is the cut opens
+    /// the next segment, the one before it closes the last.
+    const AUDIO_AT_6_AND_12_S: [(u64, u64, u64); 3] = [(0, 10, 299), (1, 5990, 300), (2, 11990, 101)];
+
+    #[test]
+    fn audio_is_cut_where_its_midpoint_falls() {
+        let events = events(interleave(pictures(14_000, 2000), sounds(10, 14_000)), 6 * SEC);
+        assert_eq!(
+            segments(&events, MediaKind::Video),
+            [(0, 0, 150), (1, 6000, 150), (2, 12_000, 50)]
+        );
+        // The frame at 5990 ms arrives before the keyframe at 6 s decides
+        // the cut, and must wait for it.
+        assert_eq!(segments(&events, MediaKind::Audio), AUDIO_AT_6_AND_12_S);
+        assert_eq!(discards(&events), [], "nothing to discard in a clean stream");
+    }
+
+    #[test]
+    fn audio_arriving_a_segment_late_is_cut_at_the_same_instants() {
+        let mut frames = pictures(14_000, 2000);
+        frames.extend(sounds(10, 14_000));
+        let events = events(frames, 6 * SEC);
+        assert_eq!(segments(&events, MediaKind::Audio), AUDIO_AT_6_AND_12_S);
+    }
+
+    #[test]
+    fn audio_is_placed_as_soon_as_video_cannot_cut_before_it() {
+        let mut segmenter = Segmenter::new(6 * SEC, 0);
+        segmenter.push(picture(0, true));
+        for frame in sounds(10, 5980) {
+            let events = segmenter.push(frame);
+            assert!(
+                matches!(events[..], [SegmentEvent::Append { index: 0, .. }]),
+                "held back: {events:?}"
+            );
+        }
+        // Its midpoint is the earliest cut: it waits for the next picture.
+        assert!(segmenter.push(sounds(5990, 6000).remove(0)).is_empty());
+        let events = segmenter.push(picture(6000, true));
+        let summary: Vec<(MediaKind, &str, u64)> = events
+            .iter()
+            .map(|e| match e {
+                SegmentEvent::Append { index, frame } => (frame.kind, "append", *index),
+                SegmentEvent::Closed(c) => (c.kind, "closed", c.index),
+                SegmentEvent::Discarded { kind, .. } => (*kind, "discarded", 0),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (MediaKind::Video, "closed", 0),
+                (MediaKind::Video, "append", 1),
+                (MediaKind::Audio, "closed", 0),
+                (MediaKind::Audio, "append", 1),
+            ]
+        );
+    }
+
+    #[rstest]
+    #[case::nineteen_ms_early(19, &[0, 6000])]
+    #[case::twenty_one_ms_early(21, &[0, 8000])]
+    fn a_keyframe_less_than_half_a_frame_early_still_cuts(#[case] early_ms: u64, #[case] starts: &[u64]) {
+        let frames: Vec<Frame<()>> = pictures(10_000, 2000)
+            .into_iter()
+            .map(|mut f| {
+                if f.keyframe && f.pts > 0 {
+                    f.pts -= early_ms * MS;
+                    f.dts = f.pts;
+                }
+                f
+            })
+            .collect();
+        let events = events(frames, 6 * SEC);
+        let video = segments(&events, MediaKind::Video);
+        let cut_starts: Vec<u64> = video
+            .iter()
+            .map(|s| s.1 + early_ms * u64::from(s.1 > 0))
+            .collect();
+        assert_eq!(cut_starts, starts, "{video:?}");
+    }
+
+    #[rstest]
+    #[case::complete(300, false)]
+    #[case::one_frame_short(299, false)]
+    #[case::two_frames_short(298, true)]
+    fn a_last_segment_is_partial_when_short_by_more_than_a_frame(
+        #[case] frames: usize,
+        #[case] partial: bool,
+    ) {
+        let mut stream = pictures(12_000, 2000);
+        stream.truncate(frames);
+        let last = events(stream, 6 * SEC)
+            .into_iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Closed(c) => Some(c),
+                _ => None,
+            })
+            .next_back()
+            .unwrap();
+        assert_eq!((last.index, last.end), (1, SegmentEnd::EndOfStream));
+        assert_eq!(last.partial, partial, "{last:?}");
+    }
+
+    #[test]
+    fn audio_before_the_first_picture_is_discarded_and_counted() {
+        // Pictures from 1 s on, keyframes at 1, 3, 5 and 7 s.
+        let video: Vec<Frame<()>> = pictures(7000, 2000)
+            .into_iter()
+            .map(|mut f| {
+                (f.pts, f.dts) = (f.pts + SEC, f.dts + SEC);
+                f
+            })
+            .collect();
+        let events = events(interleave(video, sounds(10, 8000)), 6 * SEC);
+        assert_eq!(
+            discards(&events),
+            [(
+                MediaKind::Audio,
+                49,
+                "audio before the first video keyframe has no segment to pair with"
+            )],
+            "frames whose midpoint precedes the first picture (10 .. 970 ms)"
+        );
+        let audio = segments(&events, MediaKind::Audio);
+        assert_eq!(audio[0], (0, 990, 300), "the frame whose midpoint is 1 s is kept");
+    }
+
+    #[test]
+    fn the_last_segment_keeps_its_audio_past_the_target_when_no_keyframe_came() {
+        // A 4-s GOP, 6-s segments, a 7-s stream: no keyframe after 6 s.
+        let events = events(interleave(pictures(7000, 4000), sounds(10, 7000)), 6 * SEC);
+        assert_eq!(segments(&events, MediaKind::Video), [(0, 0, 175)]);
+        assert_eq!(segments(&events, MediaKind::Audio), [(0, 10, 350)]);
+        assert_eq!(discards(&events), []);
+    }
+
+    #[test]
+    fn audio_without_video_is_discarded_at_the_end() {
+        let events = events(sounds(10, 1000), 6 * SEC);
+        assert!(segments(&events, MediaKind::Audio).is_empty());
+        assert_eq!(
+            discards(&events),
+            [(
+                MediaKind::Audio,
+                50,
+                "audio arrived but the stream had no video to pair it with"
+            )]
+        );
     }
 
     /// A reader's packets from a real MediaMTX 1.20.1 with B-frames: the

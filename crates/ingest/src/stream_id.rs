@@ -96,7 +96,28 @@ mod tests {
 
     #[test]
     fn refuses_overlong_names() {
+        let longest = "a".repeat(MAX_LEN);
+        assert_eq!(StreamId::parse(&longest).unwrap().as_str(), longest);
         let long = "a".repeat(MAX_LEN + 1);
-        assert!(StreamId::parse(&long).is_err());
+        let message = StreamId::parse(&long).unwrap_err().to_string();
+        assert!(message.contains("longer than 128 characters"), "{message}");
+    }
+
+    #[test]
+    fn prints_and_converts_as_the_bare_id() {
+        let id = StreamId::parse("cam-1").unwrap();
+        assert_eq!(id.to_string(), "cam-1");
+        assert_eq!(String::from(id.clone()), "cam-1");
+        assert_eq!(StreamId::try_from("cam-1".to_owned()).unwrap(), id);
+        assert!(StreamId::try_from("../cam".to_owned()).is_err());
+    }
+
+    #[test]
+    fn serialises_as_a_string_and_checks_what_it_reads() {
+        let id = StreamId::parse("cam-1").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"cam-1\"");
+        assert_eq!(serde_json::from_str::<StreamId>("\"cam-1\"").unwrap(), id);
+        let error = serde_json::from_str::<StreamId>("\"../etc\"").unwrap_err();
+        assert!(error.to_string().contains("starts with '.'"), "{error}");
     }
 }

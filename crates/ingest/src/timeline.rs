@@ -253,4 +253,99 @@ mod tests {
         video.normalise(Some(0), Some(0), None);
         assert_eq!(video.normalise(Some(34 * MS), Some(34 * MS), None).pts, 34 * MS);
     }
+
+    #[test]
+    fn audio_keeps_its_millisecond_timestamps_frame_after_frame() {
+        let frame = aac_frame_ns(48_000);
+        let mut audio = TrackTimeline::audio(48_000);
+        // 21.333 ms frames in whole milliseconds: each is within the grid's
+        // tolerance, yet audio is never put on one.
+        let placed: Vec<u64> = [0, 21, 43, 64]
+            .map(|ms| audio.normalise(Some(ms * MS), Some(ms * MS), Some(frame)).pts)
+            .to_vec();
+        assert_eq!(placed, [0, 21 * MS, 43 * MS, 64 * MS]);
+    }
+
+    #[test]
+    fn a_repeated_decode_time_is_kept_and_teaches_no_duration() {
+        let mut t = TrackTimeline::video();
+        t.normalise(Some(0), Some(0), None);
+        t.normalise(Some(40 * MS), Some(40 * MS), None);
+        let again = t.normalise(Some(40 * MS), Some(40 * MS), None);
+        assert_eq!(
+            (again.dts, again.duration, again.jumped),
+            (40 * MS, 40 * MS, false),
+            "a zero step is neither a backward jump nor a frame length"
+        );
+        let next = t.normalise(Some(80 * MS), Some(80 * MS), None);
+        assert_eq!((next.dts, next.duration, next.jumped), (80 * MS, 40 * MS, false));
+    }
+
+    #[test]
+    fn a_forward_step_up_to_the_threshold_is_a_gap_not_a_jump() {
+        let frame = aac_frame_ns(48_000);
+        let mut t = TrackTimeline::audio(48_000);
+        t.normalise(Some(0), Some(0), Some(frame));
+        let gap = frame + JUMP_THRESHOLD_NS;
+        let after_gap = t.normalise(Some(gap), Some(gap), Some(frame));
+        assert_eq!((after_gap.dts, after_gap.jumped), (gap, false));
+        let leap = 2 * gap + 1;
+        let after_leap = t.normalise(Some(leap), Some(leap), Some(frame));
+        assert_eq!(
+            (after_leap.dts, after_leap.jumped),
+            (gap + frame, true),
+            "one nanosecond past the threshold is folded onto the next frame"
+        );
+    }
+
+    #[test]
+    fn a_duration_the_parser_gives_is_used_and_remembered() {
+        let mut t = TrackTimeline::video();
+        // 25 fps: not the 30-fps guess the timeline starts with.
+        let first = t.normalise(Some(0), Some(0), Some(40 * MS));
+        assert_eq!(first.duration, 40 * MS);
+        let invented = t.normalise(None, None, None);
+        assert_eq!(
+            (invented.dts, invented.pts, invented.duration),
+            (40 * MS, 40 * MS, 40 * MS)
+        );
+    }
+
+    #[test]
+    fn a_zero_duration_counts_as_unknown_and_teaches_nothing() {
+        let mut t = TrackTimeline::video();
+        t.normalise(Some(0), Some(0), Some(40 * MS));
+        t.normalise(Some(40 * MS), Some(40 * MS), Some(40 * MS));
+        // A picture lost (an 80-ms step), then pictures whose parser said 0:
+        // the last duration the parser gave stands, the step does not.
+        for ms in [120, 161] {
+            let n = t.normalise(Some(ms * MS), Some(ms * MS), Some(0));
+            assert_eq!(
+                (n.pts, n.duration),
+                (ms * MS, 40 * MS),
+                "a zero duration neither draws a grid nor is one"
+            );
+        }
+        let back = t.normalise(Some(199 * MS), Some(199 * MS), Some(40 * MS));
+        assert_eq!(back.pts, 200 * MS, "the grid drawn before still holds");
+    }
+
+    #[test]
+    fn a_jump_starts_a_new_grid_at_the_folded_picture() {
+        let frame = 33_333_333;
+        let mut t = TrackTimeline::video();
+        // The third picture truncated to 66 ms: its decode time stays 66 ms.
+        for ms in [0, 33, 66] {
+            t.normalise(Some(ms * MS), Some(ms * MS), Some(frame));
+        }
+        let jumped = t.normalise(Some(100_000 * MS), Some(100_000 * MS), Some(frame));
+        assert!(jumped.jumped);
+        assert_eq!(
+            jumped.pts,
+            66 * MS + frame,
+            "folded one frame after the last decode time, not pulled onto the old grid (100 ms)"
+        );
+        let next = t.normalise(Some(100_033 * MS), Some(100_033 * MS), Some(frame));
+        assert_eq!((next.pts, next.jumped), (66 * MS + 2 * frame, false));
+    }
 }

@@ -116,4 +116,79 @@ mod tests {
         assert!(message.contains(required), "{message}");
         assert!(message.contains(kind.as_str()), "{message}");
     }
+
+    #[rstest]
+    #[case("video/x-h264", None, None, "H.264")]
+    #[case("video/x-h265", None, None, "H.265")]
+    #[case("video/x-flash-video", None, None, "Sorenson Spark (FLV1)")]
+    #[case("video/x-vp6-flash", None, None, "On2 VP6")]
+    #[case("video/x-vp6-alpha", None, None, "On2 VP6 with alpha")]
+    #[case("video/x-flash-screen", None, None, "Flash Screen Video")]
+    #[case("audio/mpeg", Some(4), None, "AAC")]
+    #[case("audio/mpeg", Some(2), None, "AAC")]
+    #[case("audio/mpeg", Some(1), Some(3), "MP3")]
+    #[case("audio/mpeg", Some(1), Some(2), "MPEG-1 audio")]
+    #[case("audio/mpeg", Some(1), None, "MPEG-1 audio")]
+    #[case("audio/mpeg", None, None, "unknown (audio/mpeg)")]
+    #[case("audio/x-nellymoser", None, None, "Nellymoser")]
+    #[case("audio/x-speex", None, None, "Speex")]
+    #[case("audio/x-raw", None, None, "PCM")]
+    #[case("audio/x-alaw", None, None, "G.711 A-law")]
+    #[case("audio/x-mulaw", None, None, "G.711 mu-law")]
+    fn names_every_codec_flv_can_carry(
+        #[case] media_type: &str,
+        #[case] mpegversion: Option<i32>,
+        #[case] layer: Option<i32>,
+        #[case] name: &str,
+    ) {
+        assert_eq!(caps(media_type, mpegversion, layer).codec_name(), name);
+    }
+
+    #[rstest]
+    #[case(
+        MediaKind::Video,
+        caps("audio/mpeg", Some(4), None),
+        "found AAC, but H.264 (video/x-h264)"
+    )]
+    #[case(
+        MediaKind::Audio,
+        caps("video/x-h264", None, None),
+        "found H.264, but AAC (audio/mpeg, mpegversion 4)"
+    )]
+    #[case(
+        MediaKind::Audio,
+        caps("audio/mpeg", None, None),
+        "found unknown (audio/mpeg), but AAC"
+    )]
+    fn a_codec_is_judged_for_the_track_it_arrives_on(
+        #[case] kind: MediaKind,
+        #[case] caps: TrackCaps,
+        #[case] message: &str,
+    ) {
+        let error = check(kind, &caps).unwrap_err();
+        assert!(error.to_string().contains(message), "{error}");
+    }
+
+    #[test]
+    fn identity_is_the_codec_not_its_parameters() {
+        let aac = TrackCaps {
+            rate: Some(44_100),
+            channels: Some(2),
+            ..caps("audio/mpeg", Some(4), None)
+        };
+        assert_eq!(aac.identity(), ("audio/mpeg".to_owned(), Some(4)));
+        // A new sample rate or channel count is the same codec...
+        let resampled = TrackCaps {
+            rate: Some(48_000),
+            channels: Some(1),
+            ..aac.clone()
+        };
+        assert_eq!(resampled.identity(), aac.identity());
+        // ...a new MPEG version is not.
+        assert_ne!(caps("audio/mpeg", Some(2), None).identity(), aac.identity());
+        assert_eq!(
+            caps("video/x-h264", None, None).identity(),
+            ("video/x-h264".to_owned(), None)
+        );
+    }
 }
