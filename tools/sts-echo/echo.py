@@ -40,6 +40,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0,
+                   help="listen here (default: a free port); a restarted peer takes its old one")
     p.add_argument("--max-inflight", type=int, default=3, help="announced in stream:ready")
     p.add_argument("--delay-ms", type=int, default=0, help="processing delay per fragment")
     p.add_argument("--backpressure-every", type=int, default=0, metavar="N",
@@ -235,9 +237,11 @@ async def main():
     sio.attach(app)
     runner = web.AppRunner(app, handle_signals=True, access_log=None)
     await runner.setup()
-    # Bind first, port 0, so the port is free and ours before anyone is told.
+    # Bind first (port 0 unless told), so the port is ours before anyone is
+    # told; SO_REUSEADDR so a restart need not wait out TIME_WAIT.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((args.host, 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
     site = web.SockSite(runner, sock)
     await site.start()
     host, port = sock.getsockname()

@@ -87,6 +87,20 @@ pub fn check(scenario: &Scenario, fixture: Option<&FixtureRecipe>) -> Vec<String
             problems.push("back_after is for a publisher cut: the ingest reconnects by itself".to_owned());
         }
     }
+    if let Some(sts) = &scenario.sts {
+        if let Some(at) = sts.restart_at.filter(|at| *at >= length) {
+            problems.push(format!(
+                "sts.restart_at is {at:?}, but fixture '{}' lasts only {length:?}",
+                fixture.name
+            ));
+        }
+        if sts.down && sts.restart_at.is_some() {
+            problems.push(
+                "sts.down and sts.restart_at cannot both be set: a peer that is down cannot restart"
+                    .to_owned(),
+            );
+        }
+    }
     // Where a fault can lose media, how many segments remain is the
     // scenario's to state, not the fixture's.
     let loses_media = scenario.faults.iter().any(crate::faults::Fault::may_lose_media);

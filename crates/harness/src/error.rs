@@ -25,6 +25,8 @@ pub enum HarnessError {
     Server(String),
     #[error("{}: not an FLV file", path.display())]
     NotFlv { path: PathBuf },
+    #[error("echo STS peer: {0}")]
+    StsPeer(String),
 }
 
 impl HarnessError {

@@ -22,6 +22,7 @@ pub mod selection;
 pub mod server;
 pub mod snapshot;
 pub mod stream_run;
+pub mod sts;
 pub mod suite;
 pub mod summary;
 

@@ -49,6 +49,9 @@ pub struct StreamFacts {
     /// Stated when the scenario plays faults: where media never arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuity: Option<Continuity>,
+    /// With an `sts:` block: what the fragments came to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sts: Option<crate::sts::StsFacts>,
 }
 
 /// Where a stream's segments leave holes in its timeline, or cover a span
@@ -242,7 +245,59 @@ pub fn stream_facts(
             .filter(|(_, e)| matches!(e, WorkerEvent::TracksValidated(_)))
             .count(),
         continuity,
+        sts: observation.sts.clone(),
     }
+}
+
+/// What the fragments must come to: the expected counts, and always one
+/// fragment per audio segment, sent in order, recorded once, dubbed into
+/// files ffprobe opens, never more in flight than allowed.
+fn sts_unmet<'a>(
+    expect: Option<&crate::sts::ExpectedSts>,
+    sts: &'a crate::sts::StsFacts,
+    audio_segments: usize,
+) -> impl Iterator<Item = String> + 'a {
+    let mut problems = Vec::new();
+    let settled = sts.processed + sts.failed + sts.not_sent;
+    if settled != audio_segments {
+        problems.push(format!(
+            "STS: {audio_segments} audio segments but {settled} fragments settled ({} processed, {} failed, {} not sent)",
+            sts.processed, sts.failed, sts.not_sent
+        ));
+    }
+    if let Some(expect) = expect {
+        for (what, wanted, got) in [
+            ("processed", expect.processed, sts.processed),
+            ("failed", expect.failed, sts.failed),
+            ("not sent", expect.not_sent, sts.not_sent),
+        ] {
+            if let Some(wanted) = wanted.filter(|w| *w != got) {
+                problems.push(format!("STS: fragments {what}: expected {wanted}, got {got}"));
+            }
+        }
+    }
+    if !sts.sent_in_order {
+        problems.push("STS: fragments were first sent out of segment order".to_owned());
+    }
+    if !sts.recorded_twice.is_empty() {
+        problems.push(format!(
+            "STS: fragments with two final records: {:?}",
+            sts.recorded_twice
+        ));
+    }
+    if !sts.dubbed_files_probe {
+        problems.push("STS: a processed fragment's dubbed file does not open in ffprobe as audio".to_owned());
+    }
+    if !sts.in_flight_within_limit {
+        problems.push(format!(
+            "STS: {} fragments in flight at once, over the STS's max_inflight",
+            sts.max_in_flight
+        ));
+    }
+    if !sts.failures.is_empty() && expect.is_none_or(|e| e.failed.is_none() && e.not_sent.is_none()) {
+        problems.push(format!("STS: fragments failed: {}", sts.failures.join("; ")));
+    }
+    problems.into_iter()
 }
 
 /// One track's part of a [`Continuity`].
@@ -368,6 +423,12 @@ pub fn unmet(
             expect.partial_last.map(|b| b.to_string()),
             stream.last_segment_partial.to_string(),
         );
+        if let Some(sts) = &stream.sts {
+            problems.extend(
+                sts_unmet(expect.sts.as_ref(), sts, stream.audio_segments)
+                    .map(|p| format!("stream {i}: {p}")),
+            );
+        }
         if let Some(continuity) = &stream.continuity
             && !continuity.overlaps.is_empty()
         {

@@ -32,6 +32,9 @@ pub struct Scenario {
     /// the fixture (counted from the first frame the ingest is sent).
     #[serde(default)]
     pub faults: Vec<crate::faults::Fault>,
+    /// Each stream's audio segments go to an echo STS with these knobs.
+    #[serde(default)]
+    pub sts: Option<crate::sts::StsPlan>,
     /// Independent streams run at once, each on its own path.
     #[serde(default = "one")]
     pub streams: u32,
@@ -173,6 +176,12 @@ pub struct Expectations {
     pub connections: Option<u32>,
     #[serde(default)]
     pub latency: LatencyBudgets,
+    /// What the fragments come to (with an `sts:` block). Whatever is
+    /// given here, every fragment must be sent in order, recorded once,
+    /// dubbed into a file ffprobe opens, and never more in flight than
+    /// the STS allowed.
+    #[serde(default)]
+    pub sts: Option<crate::sts::ExpectedSts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

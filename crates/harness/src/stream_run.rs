@@ -53,6 +53,8 @@ pub struct StreamPlan<'a> {
     pub source: SourceElement,
 }
 
+type SharedPeer = Arc<tokio::sync::Mutex<crate::sts::StsPeer>>;
+
 /// The faults of a running stream: their proxies, and the task playing them
 /// once the first publish is released.
 struct Faults {
@@ -127,6 +129,8 @@ pub struct StreamObservation {
     pub server_facts: Vec<serde_json::Value>,
     /// What the scenario's faults did, and when.
     pub faults: Vec<crate::faults::FaultRecord>,
+    /// What the fragments came to, with an `sts:` block.
+    pub sts: Option<crate::sts::StsFacts>,
 }
 
 /// The ingest as the stream run drives it: its events, recorded, and
@@ -137,9 +141,17 @@ struct Ingest {
     finished: bool,
     connected: bool,
     disconnects: usize,
+    /// Told when the first publish is released (media time 0).
+    on_release: Option<tokio::sync::oneshot::Sender<Instant>>,
 }
 
 impl Ingest {
+    fn released(&mut self) {
+        if let Some(tell) = self.on_release.take() {
+            let _ = tell.send(Instant::now());
+        }
+    }
+
     /// Whether the ingest is on the path for publish `index`: connected
     /// (the server accepted its play, or media came), and, after a first
     /// publish, connected anew, since a server may keep a reader on the
@@ -182,7 +194,11 @@ enum Gate {
 }
 
 impl StreamPlan<'_> {
-    fn worker_config(&self, faults: Option<&Faults>) -> Result<WorkerConfig, IngestError> {
+    fn worker_config(
+        &self,
+        faults: Option<&Faults>,
+        sts_url: Option<String>,
+    ) -> Result<WorkerConfig, IngestError> {
         let id = StreamId::parse(&self.stream_id)?;
         let mut config = WorkerConfig::new(id);
         let ingest = &self.scenario.ingest;
@@ -206,6 +222,16 @@ impl StreamPlan<'_> {
         }
         if let Some(t) = ingest.idle_timeout {
             config.idle_timeout = t;
+        }
+        if let (Some(plan), Some(url)) = (&self.scenario.sts, sts_url) {
+            let mut sts = ingest::StsSettings {
+                url,
+                ..ingest::StsSettings::default()
+            };
+            if let Some(t) = plan.fragment_timeout {
+                sts.fragment_timeout = t;
+            }
+            config.sts = Some(sts);
         }
         Ok(config)
     }
@@ -266,6 +292,7 @@ impl StreamPlan<'_> {
             publisher_failures: Vec::new(),
             server_facts: Vec::new(),
             faults: Vec::new(),
+            sts: None,
         };
         let windows = self.fixture.map(|f| self.windows(f)).unwrap_or_default();
         let restarts = windows.len() > 1;
@@ -286,10 +313,22 @@ impl StreamPlan<'_> {
                 return observation;
             }
         };
+        let mut sts_peer = match self.start_sts_peer().await {
+            Ok(peer) => peer,
+            Err(e) => {
+                observation.publisher_failures.push(e.to_string());
+                return observation;
+            }
+        };
         // A fault that can end the ingest's connection must not end the
         // run: the worker reconnects, and is stopped once the stream is over.
         let reconnects = restarts || self.scenario.faults.iter().any(|f| f.may_lose_media());
-        let spawned = self.worker_config(faults.as_ref()).and_then(|config| {
+        let sts_url = match (&self.scenario.sts, &sts_peer) {
+            (Some(_), Some(peer)) => Some(peer.lock().await.url()),
+            (Some(_), None) => Some(format!("http://127.0.0.1:{}", crate::sts::peer::closed_port())),
+            (None, _) => None,
+        };
+        let spawned = self.worker_config(faults.as_ref(), sts_url).and_then(|config| {
             WorkerRunner::new(config)
                 .stop_when_stream_ends(!reconnects)
                 .spawn()
@@ -307,7 +346,9 @@ impl StreamPlan<'_> {
             finished: false,
             connected: false,
             disconnects: 0,
+            on_release: None,
         };
+        let sts_restart = self.schedule_sts_restart(&sts_peer, &mut ingest);
 
         if let Some(fixture) = self.fixture {
             if let Some(delay) = self.scenario.publish.start_delay {
@@ -345,6 +386,25 @@ impl StreamPlan<'_> {
         }
         self.wind_down(ingest, windows.len(), reconnects, deadline, &mut observation)
             .await;
+        if let Some(plan) = &self.scenario.sts {
+            observation.sts = Some(
+                crate::sts::facts::of_stream(
+                    &observation.events,
+                    &observation.segments_dir,
+                    plan.max_inflight(),
+                )
+                .await,
+            );
+        }
+        if let Some(restart) = sts_restart {
+            restart.abort();
+            if let Ok(Some(record)) = restart.await {
+                observation.faults.push(record);
+            }
+        }
+        if let Some(peer) = sts_peer.take() {
+            peer.lock().await.stop().await;
+        }
         if let Some(faults) = faults {
             if let Some(driver) = faults.driver {
                 driver.abort();
@@ -352,6 +412,45 @@ impl StreamPlan<'_> {
             observation.faults = faults.kit.records();
         }
         observation
+    }
+
+    /// The echo STS of this stream, when the scenario has one that is up.
+    async fn start_sts_peer(&self) -> Result<Option<SharedPeer>, crate::error::HarnessError> {
+        let Some(plan) = self.scenario.sts.as_ref().filter(|p| !p.down) else {
+            return Ok(None);
+        };
+        let log = self.dir.join(format!("sts-{}.jsonl", self.stream_id));
+        let peer = crate::sts::StsPeer::start(plan.peer_args(), &log).await?;
+        Ok(Some(Arc::new(tokio::sync::Mutex::new(peer))))
+    }
+
+    /// Restarts the STS at its media time, counted from the first release;
+    /// the task returns what it did, for the fault records.
+    fn schedule_sts_restart(
+        &self,
+        peer: &Option<SharedPeer>,
+        ingest: &mut Ingest,
+    ) -> Option<tokio::task::JoinHandle<Option<crate::faults::FaultRecord>>> {
+        let at = self.scenario.sts.as_ref()?.restart_at?;
+        let peer = peer.clone()?;
+        let (tell, released) = tokio::sync::oneshot::channel();
+        ingest.on_release = Some(tell);
+        let speed = self.scenario.publish.pace.speed().max(1);
+        let started = ingest.started;
+        Some(tokio::spawn(async move {
+            let released = released.await.ok()?;
+            // When the STS goes down is the scenario's subject.
+            tokio::time::sleep_until(tokio::time::Instant::from_std(released + at / speed)).await;
+            let what = match peer.lock().await.restart().await {
+                Ok(()) => "restarted the STS on the same port".to_owned(),
+                Err(e) => format!("could not restart the STS: {e}"),
+            };
+            Some(crate::faults::FaultRecord {
+                at_ms: started.elapsed().as_secs_f64() * 1e3,
+                media_ms: at.as_secs_f64() * 1e3,
+                what,
+            })
+        }))
     }
 
     /// After a fault that ended the publisher for good: a server restart
@@ -506,6 +605,7 @@ impl StreamPlan<'_> {
                         phase.attach_ms = Some(0.0);
                         publisher.release();
                         self.start_faults(index, faults, ingest.started);
+                        ingest.released();
                         gate = Gate::Released;
                     }
                 }
@@ -514,6 +614,7 @@ impl StreamPlan<'_> {
                         phase.attach_ms = Some(millis(at.saturating_duration_since(timed_from)));
                         publisher.release();
                         self.start_faults(index, faults, ingest.started);
+                        ingest.released();
                         gate = Gate::Released;
                     }
                     // Decided by the ingest's own `connected` event instead.
@@ -540,6 +641,7 @@ impl StreamPlan<'_> {
                         phase.attach_ms = Some(millis(timed_from.elapsed()));
                         publisher.release();
                         self.start_faults(index, faults, ingest.started);
+                        ingest.released();
                         gate = Gate::Released;
                     }
                     Some(WorkerEvent::TracksValidated(_)) if !first_media => {

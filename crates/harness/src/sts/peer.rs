@@ -1,0 +1,178 @@
+//! The echo STS peer (`tools/sts-echo/echo.py`) as a child process: started
+//! on a free loopback port with a scenario's knobs, waited for on its
+//! `listening on HOST:PORT` line, restarted on the same port, and its JSON
+//! records (what it received and answered) kept for the facts.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::error::HarnessError;
+
+/// The venv `cargo xtask deps` makes, under the target directory.
+const VENV_PYTHON: &str = "sts-echo-venv/bin/python";
+const SCRIPT: &str = "tools/sts-echo/echo.py";
+/// Python, socketio and aiohttp start in well under a second; the rest is
+/// room for a loaded machine.
+const STARTUP: Duration = Duration::from_secs(30);
+
+pub struct StsPeer {
+    child: Child,
+    port: u16,
+    args: Vec<String>,
+    log: PathBuf,
+    records: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl StsPeer {
+    /// Starts the peer with `args` (its knobs), appending its records to
+    /// `log`.
+    pub async fn start(args: Vec<String>, log: &Path) -> Result<Self, HarnessError> {
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let (child, port) = spawn(&args, None, log, records.clone()).await?;
+        Ok(Self {
+            child,
+            port,
+            args,
+            log: log.to_owned(),
+            records,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for the ingest's `sts.url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the peer (its sessions end without a word, as a crashed STS's
+    /// would) and starts it again on the same port, with a fresh state.
+    pub async fn restart(&mut self) -> Result<(), HarnessError> {
+        let _ = self.child.kill().await;
+        let (child, _) = spawn(&self.args, Some(self.port), &self.log, self.records.clone()).await?;
+        self.child = child;
+        Ok(())
+    }
+
+    /// Every record the peer printed, over all its lives.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.records.lock().expect("peer records").clone()
+    }
+
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The target directory the venv is in: `CARGO_TARGET_DIR` or `target/`.
+fn python() -> Result<PathBuf, HarnessError> {
+    let root = crate::catalog::workspace_root();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    };
+    let python = target.join(VENV_PYTHON);
+    if python.exists() {
+        Ok(python)
+    } else {
+        Err(HarnessError::StsPeer(format!(
+            "{} is missing; `cargo xtask deps` makes it (python-socketio in a venv)",
+            python.display()
+        )))
+    }
+}
+
+async fn spawn(
+    args: &[String],
+    port: Option<u16>,
+    log: &Path,
+    records: Arc<Mutex<Vec<serde_json::Value>>>,
+) -> Result<(Child, u16), HarnessError> {
+    let script = crate::catalog::workspace_root().join(SCRIPT);
+    let python = python()?;
+    let mut command = media_tools::child::command(&python.to_string_lossy());
+    command
+        .arg(&script)
+        .args(args)
+        .args([
+            "--port",
+            &port.unwrap_or(0).to_string(),
+            "--exit-with-stdin",
+            "--log",
+        ])
+        .arg(log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|e| HarnessError::StsPeer(format!("starting {}: {e}", python.display())))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(STARTUP, lines.next_line()).await;
+    let port = match first {
+        Ok(Ok(Some(line))) => listening_port(&line).ok_or_else(|| {
+            HarnessError::StsPeer(format!("expected 'listening on HOST:PORT', got {line:?}"))
+        })?,
+        Ok(_) => return Err(HarnessError::StsPeer("exited before listening".to_owned())),
+        Err(_) => return Err(HarnessError::StsPeer(format!("not listening within {STARTUP:?}"))),
+    };
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(record) = serde_json::from_str(&line) {
+                records.lock().expect("peer records").push(record);
+            }
+        }
+    });
+    Ok((child, port))
+}
+
+fn listening_port(line: &str) -> Option<u16> {
+    line.strip_prefix("listening on ")?
+        .rsplit(':')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A loopback port nothing listens on: bound, then closed.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("its address").port()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_listening_line() {
+        assert_eq!(listening_port("listening on 127.0.0.1:40123"), Some(40123));
+        assert_eq!(listening_port("Traceback (most recent call last):"), None);
+    }
+
+    /// The real peer: started, restarted on the same port, its records kept.
+    #[tokio::test]
+    async fn starts_and_restarts_on_the_same_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let Ok(mut peer) = StsPeer::start(
+            vec!["--max-inflight".into(), "1".into()],
+            &dir.path().join("peer.jsonl"),
+        )
+        .await
+        else {
+            panic!("the echo peer starts (run `cargo xtask deps` first)");
+        };
+        let url = peer.url();
+        assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok());
+        peer.restart().await.unwrap();
+        assert_eq!(peer.url(), url, "a restarted peer keeps its port");
+        assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok());
+        peer.stop().await;
+    }
+}
