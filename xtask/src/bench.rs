@@ -15,6 +15,11 @@ pub struct Bench {
     /// (under 2 minutes once built)
     #[arg(long)]
     quick: bool,
+    /// Instead: one stream in real time for this long (e.g. `10m`), failing
+    /// unless our ingest's RSS grows < 1 MB after the first minute and its
+    /// segments are contiguous (reports: target/bench/soak.md, soak.csv)
+    #[arg(long, value_name = "DURATION", conflicts_with = "quick")]
+    soak: Option<String>,
     /// Further options for the bench binary, e.g. `--levels 1,8,32,64,96`,
     /// `--paces realtime`, `--until-break` (`cargo xtask bench -- --help`)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -24,12 +29,13 @@ pub struct Bench {
 impl Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let quick = self.quick.then_some("--quick");
+        let soak = self.soak.map(|length| format!("--soak={length}"));
         let args = self.args;
         // Release build: the figures describe the shipped code. Reports land
-        // in target/bench/ (results.md, results.csv, results.svg, results.json).
+        // in target/bench/ (results.md, .csv, .svg, .json; soak.md, .csv, .json).
         cmd!(
             sh,
-            "cargo run --release --locked -p bench -- {quick...} {args...}"
+            "cargo run --release --locked -p bench -- {quick...} {soak...} {args...}"
         )
         .run()
         .context("running the bench (reports in target/bench/)")?;

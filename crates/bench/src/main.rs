@@ -9,6 +9,9 @@
 //!
 //! `bench drive` (hidden) is our ingest running every stream in one process;
 //! the bench starts it as a child, like the peers' processes.
+//!
+//! `--soak 10m` runs the soak instead (soak: one realtime stream, RSS over
+//! time, the manifest's tiling -> soak.md, soak.csv).
 
 mod contenders;
 mod driver;
@@ -20,6 +23,7 @@ mod publish;
 mod report;
 mod results;
 mod run;
+mod soak;
 mod suite;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +72,11 @@ struct RunArgs {
     /// Fast pace at 1 and 8 streams plus one 30-s realtime stream (< 2 minutes)
     #[arg(long)]
     quick: bool,
+    /// Instead of the levels: one stream for this long in real time (e.g.
+    /// 10m, 90s), our ingest only; fails unless its RSS grows < 1 MB after
+    /// the first minute and the manifest's segments are contiguous
+    #[arg(long, value_name = "DURATION", value_parser = parse_soak, conflicts_with = "quick")]
+    soak: Option<Duration>,
     /// Concurrency levels, in streams
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     levels: Vec<usize>,
@@ -113,6 +122,29 @@ fn parse_pace(raw: &str) -> Result<Pace, String> {
     }
 }
 
+/// `600`, `600s`, `10m` or `1h`; longer than the soak's warm-up minute.
+fn parse_soak(raw: &str) -> Result<Duration, String> {
+    let (number, unit_s) = match raw.trim().char_indices().last() {
+        Some((i, 's')) => (&raw.trim()[..i], 1.0),
+        Some((i, 'm')) => (&raw.trim()[..i], 60.0),
+        Some((i, 'h')) => (&raw.trim()[..i], 3600.0),
+        _ => (raw.trim(), 1.0),
+    };
+    let secs = number
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(|n| n * unit_s)
+        .ok_or_else(|| format!("'{raw}' is not a duration like 10m, 90s or 600"))?;
+    if secs <= soak::WARMUP_S || secs > 24.0 * 3600.0 {
+        return Err(format!(
+            "a soak lasts more than its {} s warm-up and at most a day, not {secs} s",
+            soak::WARMUP_S
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
@@ -148,6 +180,19 @@ fn bench(args: RunArgs) -> Result<()> {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
+    let out = args.out.unwrap_or_else(|| root.join("target/bench"));
+    if let Some(length) = args.soak {
+        let options = soak::Options {
+            media_s: length.as_secs_f64(),
+            source: args.source,
+            out,
+            fixture_cache: root.join("fixtures/.cache"),
+            keep_segments: args.keep_segments,
+            grace: Duration::from_secs(args.grace_secs),
+            command,
+        };
+        return block_on_until_signal(soak::run(options));
+    }
     let options = suite::Options {
         quick: args.quick,
         levels: args.levels,
@@ -158,12 +203,17 @@ fn bench(args: RunArgs) -> Result<()> {
         source: args.source,
         until_break: args.until_break,
         max_streams: args.max_streams,
-        out: args.out.unwrap_or_else(|| root.join("target/bench")),
+        out,
         fixture_cache: root.join("fixtures/.cache"),
         keep_segments: args.keep_segments,
         grace: Duration::from_secs(args.grace_secs),
         command,
     };
+    block_on_until_signal(suite::run(options))
+}
+
+/// Runs `work` to its end or to Ctrl-C / SIGTERM, whichever comes first.
+fn block_on_until_signal(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     // Current-thread: children are spawned from the main thread, which lives
     // as long as they do (their PR_SET_PDEATHSIG is tied to it).
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -171,7 +221,7 @@ fn bench(args: RunArgs) -> Result<()> {
         .build()?;
     runtime.block_on(async {
         tokio::select! {
-            result = suite::run(options) => result,
+            result = work => result,
             signal = shutdown_signal() => Err(anyhow!("interrupted by {signal}; children killed")),
         }
     })
@@ -190,5 +240,28 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "Ctrl-C",
         _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soak_lengths_take_a_unit() {
+        assert_eq!(parse_soak("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_soak("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_soak("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_soak("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_soak("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn soak_lengths_outside_the_warm_up_and_a_day_are_refused() {
+        assert!(parse_soak("1m").unwrap_err().contains("warm-up"));
+        assert!(parse_soak("25h").is_err());
+        assert!(parse_soak("ten minutes").unwrap_err().contains("like 10m"));
+        assert!(parse_soak("-5m").is_err());
+        assert!(parse_soak("m").is_err());
     }
 }

@@ -214,14 +214,14 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
     })
 }
 
-fn path_of(stream_id: &str) -> String {
+pub fn path_of(stream_id: &str) -> String {
     format!("live/{stream_id}/in")
 }
 
 /// Waits (on the server's change notifications) until every path has one
 /// reader per contender. On timeout the run goes on: the frame counts will
 /// show who missed media.
-async fn wait_for_readers(server: &RtmpServer, streams: &[Stream], per_path: usize) {
+pub async fn wait_for_readers(server: &RtmpServer, streams: &[Stream], per_path: usize) {
     let lacking = |server: &RtmpServer| {
         let paths = server.paths();
         streams

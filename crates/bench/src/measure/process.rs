@@ -9,6 +9,8 @@
 //!   it, so every child of a 70-MB bench would report at least 70 MB. A
 //!   high-water mark only grows, so sampling misses at most the growth of
 //!   the last [`SAMPLE_EVERY`] before exit.
+//! - Current RSS: `VmRSS` on demand ([`Process::rss_kib`]), for the soak's
+//!   RSS-over-time figure.
 //!
 //! A child is killed when its handle is dropped (error paths, Ctrl-C) and,
 //! through `PR_SET_PDEATHSIG`, when the bench process dies without running
@@ -116,6 +118,18 @@ impl Process {
         Ok(usage)
     }
 
+    /// The child's resident set (`VmRSS`) now, KiB; `None` once it has
+    /// exited (a zombie has no address space). Read under the reaper's lock,
+    /// so the pid cannot have been recycled.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        if *reaped {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        status_kib(&status, "VmRSS")
+    }
+
     /// Sends `signal` unless the child has already been reaped.
     pub fn signal(&self, signal: libc::c_int) {
         let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
@@ -159,7 +173,7 @@ fn reap(pid: libc::pid_t, reaped: &Mutex<bool>) -> Usage {
         if let Some(kib) = std::fs::read_to_string(&status_file)
             .ok()
             .as_deref()
-            .and_then(vm_hwm_kib)
+            .and_then(|s| status_kib(s, "VmHWM"))
         {
             peak_rss_kib = peak_rss_kib.max(kib);
         }
@@ -189,10 +203,12 @@ fn reap(pid: libc::pid_t, reaped: &Mutex<bool>) -> Usage {
     }
 }
 
-/// `VmHWM:    12345 kB` from /proc/<pid>/status.
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.trim_start_matches("VmHWM:")
+/// `<key>:    12345 kB` (`VmHWM`, `VmRSS`) from /proc/<pid>/status.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))?;
+    line[key.len() + 1..]
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -235,10 +251,25 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_high_water_mark() {
+    fn reads_the_high_water_mark_and_the_resident_set() {
         let status = "Name:\tffmpeg\nVmPeak:\t  300000 kB\nVmHWM:\t   61234 kB\nVmRSS:\t 50000 kB\n";
-        assert_eq!(vm_hwm_kib(status), Some(61234));
-        assert_eq!(vm_hwm_kib("Name: zombie\n"), None);
+        assert_eq!(status_kib(status, "VmHWM"), Some(61234));
+        assert_eq!(status_kib(status, "VmRSS"), Some(50000));
+        assert_eq!(status_kib("Name: zombie\n", "VmHWM"), None);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn reads_a_running_childs_resident_set() {
+        let dir = tempfile_dir();
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let mut process = Process::spawn(command, "sleep", &dir.join("rss.log")).unwrap();
+        // Any size: read in the middle of exec, the new image may hold a few pages.
+        let rss = process.rss_kib().expect("a running child has a resident set");
+        assert!(rss > 0, "{rss} KiB");
+        process.signal(libc::SIGKILL);
+        process.wait().await.unwrap();
+        assert_eq!(process.rss_kib(), None, "a reaped child has none");
     }
 
     fn tempfile_dir() -> std::path::PathBuf {
