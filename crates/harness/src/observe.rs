@@ -88,8 +88,8 @@ pub fn rounded_duration(seconds: f64, kind: MediaKind, fixture: Option<&FixtureR
 /// stated to a tenth of a second; cut segments are exact to the frame.
 pub fn snapshot_duration(record: &ingest::SegmentRecord, fixture: Option<&FixtureRecipe>) -> String {
     match record.end {
-        ingest::segmenter::SegmentEnd::Cut => rounded_duration(record.duration_s, record.kind, fixture),
-        ingest::segmenter::SegmentEnd::EndOfStream => format!("{:.1} at end of stream", record.duration_s),
+        ingest::SegmentEnd::Cut => rounded_duration(record.duration_s, record.kind, fixture),
+        ingest::SegmentEnd::EndOfStream => format!("{:.1} at end of stream", record.duration_s),
     }
 }
 

@@ -18,7 +18,10 @@ use crate::stream_run::StreamObservation;
 #[serde(rename_all = "snake_case")]
 pub enum RunResult {
     Completed,
-    Failed { kind: String, message: String },
+    Failed {
+        kind: ingest::ErrorKind,
+        message: String,
+    },
     TimedOut,
 }
 
@@ -181,7 +184,7 @@ fn result_of(observation: &StreamObservation) -> RunResult {
     match &observation.result {
         Ok(_) => RunResult::Completed,
         Err(failure) => RunResult::Failed {
-            kind: failure.kind.clone(),
+            kind: failure.kind,
             message: failure.message.clone(),
         },
     }

@@ -139,11 +139,36 @@ pub enum ExpectedOutcome {
 }
 
 /// The error a failing scenario must end with.
+/// [`ingest::ErrorKind`]'s names for editors (the ingest carries no
+/// schema dependency); a test keeps the two equal.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ErrorKindSchema {
+    InvalidUrl,
+    InvalidStreamId,
+    InvalidConfig,
+    UnsupportedCodec,
+    MissingTrack,
+    CodecChanged,
+    MissingElement,
+    #[serde(rename = "gstreamer_init")]
+    GstInit,
+    Pipeline,
+    Io,
+    RetriesExhausted,
+    WorkerLost,
+    Spawn,
+    Sts,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedError {
-    /// Error kind, e.g. missing_track, unsupported_codec, invalid_url.
-    pub kind: String,
+    /// The ingest's error kind; a name it does not have is refused when
+    /// the file is read.
+    #[schemars(with = "ErrorKindSchema")]
+    pub kind: ingest::ErrorKind,
     /// A fragment the error message must contain.
     pub message: String,
 }
@@ -289,7 +314,7 @@ mod tests {
             "description: d\nexpect:\n  outcome: failed\n  error: {kind: invalid_url, message: RTMP}\n";
         let s = Scenario::parse(text, Path::new("s.yaml")).unwrap();
         assert_eq!(s.expect.outcome, ExpectedOutcome::Failed);
-        assert_eq!(s.expect.error.unwrap().kind, "invalid_url");
+        assert_eq!(s.expect.error.unwrap().kind, ingest::ErrorKind::InvalidUrl);
         let missing = "description: d\nexpect:\n  outcome: failed\n";
         let message = Scenario::parse(missing, Path::new("s.yaml"))
             .unwrap_err()
@@ -307,6 +332,31 @@ mod tests {
             message.contains("slow") && message.contains("realtime"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_misspelt_error_kind_is_refused_when_read() {
+        let text = "description: d\nexpect:\n  outcome: failed\n  error: {kind: missing_trak, message: x}\n";
+        let message = Scenario::parse(text, Path::new("s.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("missing_trak") && message.contains("missing_track"),
+            "the known kinds are listed: {message}"
+        );
+    }
+
+    #[test]
+    fn the_schema_knows_every_error_kind_and_no_other() {
+        let schema: serde_json::Value = serde_json::to_value(schemars::schema_for!(ErrorKindSchema)).unwrap();
+        let names: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("an enum of names")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let kinds: Vec<&str> = ingest::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, kinds);
     }
 
     #[test]

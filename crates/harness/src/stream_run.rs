@@ -77,14 +77,14 @@ impl Faults {
 /// How the ingest ended, as outcomes compare it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestFailure {
-    pub kind: String,
+    pub kind: ingest::ErrorKind,
     pub message: String,
 }
 
 impl From<&IngestError> for IngestFailure {
     fn from(e: &IngestError) -> Self {
         Self {
-            kind: e.kind().to_owned(),
+            kind: e.kind(),
             message: e.to_string(),
         }
     }
@@ -732,10 +732,11 @@ impl StreamPlan<'_> {
                     ingest.handle.stop();
                 }
                 _ = tokio::time::sleep_until(give_up) => {
-                    observation.result = Err(IngestFailure {
-                        kind: "timeout".into(),
-                        message: format!("the ingest did not stop within {STOP_GRACE:?} of being asked"),
-                    });
+                    // A hung worker: the run timed out, and says why.
+                    observation.timed_out = true;
+                    observation.publisher_failures.push(format!(
+                        "the ingest did not stop within {STOP_GRACE:?} of being asked"
+                    ));
                     return;
                 }
             }

@@ -137,8 +137,17 @@ pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), Strin
     Ok((server, settings, run_dir))
 }
 
+/// A scenario attempt that did not pass.
+#[derive(Debug)]
+pub struct ScenarioFailure {
+    /// What it did, when it ran at all (`None`: it could not be run).
+    pub result: Option<ScenarioResult>,
+    /// For people: what was wrong, and where the artifacts are.
+    pub message: String,
+}
+
 /// Runs one attempt (1-based) of a scenario and checks expectations and
-/// snapshot. `Err` is a human-readable failure with the artifacts' location.
+/// snapshot.
 pub async fn check_scenario(
     suite: &Suite,
     file: &ScenarioFile,
@@ -146,10 +155,13 @@ pub async fn check_scenario(
     run_dir: &Path,
     settings: &RunSettings,
     attempt: u32,
-) -> Result<ScenarioResult, (Option<ScenarioResult>, String)> {
+) -> Result<ScenarioResult, ScenarioFailure> {
     let mut result = runner::run_scenario(file, &suite.fixtures, server, run_dir, settings, attempt)
         .await
-        .map_err(|e| (None, e.to_string()))?;
+        .map_err(|e| ScenarioFailure {
+            result: None,
+            message: e.to_string(),
+        })?;
     if let Err(diff) = crate::snapshot::check(file, &result.outcome, &suite.snapshot_dir()) {
         result.problems.push(format!("snapshot: {diff}"));
     }
@@ -163,5 +175,8 @@ pub async fn check_scenario(
         result.problems.join("\n  - "),
         result.dir.display()
     );
-    Err((Some(result), message))
+    Err(ScenarioFailure {
+        result: Some(result),
+        message,
+    })
 }

@@ -69,6 +69,8 @@ fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
             .unwrap_or(1);
         let checked = suite::check_scenario(suite, file, &server, &trial_dir, &settings, attempt).await;
         server.shutdown().await;
-        checked.map(|_| ()).map_err(|(_, message)| Failed::from(message))
+        checked
+            .map(|_| ())
+            .map_err(|failure| Failed::from(failure.message))
     })
 }

@@ -94,24 +94,92 @@ pub enum IngestError {
     Sts(String),
 }
 
-impl IngestError {
-    /// A stable, snake_case name of the error kind, for snapshots and exit reports.
-    pub fn kind(&self) -> &'static str {
+/// What kind of failure stopped an ingest: stable names (snake_case in
+/// events, exit reports and scenario files), so a caller decides on a
+/// variant, never on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    InvalidUrl,
+    InvalidStreamId,
+    InvalidConfig,
+    UnsupportedCodec,
+    MissingTrack,
+    CodecChanged,
+    MissingElement,
+    #[serde(rename = "gstreamer_init")]
+    GstInit,
+    Pipeline,
+    Io,
+    RetriesExhausted,
+    WorkerLost,
+    Spawn,
+    Sts,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 14] = [
+        Self::InvalidUrl,
+        Self::InvalidStreamId,
+        Self::InvalidConfig,
+        Self::UnsupportedCodec,
+        Self::MissingTrack,
+        Self::CodecChanged,
+        Self::MissingElement,
+        Self::GstInit,
+        Self::Pipeline,
+        Self::Io,
+        Self::RetriesExhausted,
+        Self::WorkerLost,
+        Self::Spawn,
+        Self::Sts,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::Config(ConfigError::InvalidUrl { .. }) => "invalid_url",
-            Self::Config(ConfigError::InvalidStreamId { .. }) => "invalid_stream_id",
-            Self::Config(_) => "invalid_config",
-            Self::Stream(StreamError::UnsupportedCodec { .. }) => "unsupported_codec",
-            Self::Stream(StreamError::MissingTrack { .. }) => "missing_track",
-            Self::Stream(StreamError::CodecChanged { .. }) => "codec_changed",
-            Self::MissingElement { .. } => "missing_element",
-            Self::GstInit(_) => "gstreamer_init",
-            Self::Pipeline { .. } => "pipeline",
-            Self::Io { .. } => "io",
-            Self::RetriesExhausted { .. } => "retries_exhausted",
+            Self::InvalidUrl => "invalid_url",
+            Self::InvalidStreamId => "invalid_stream_id",
+            Self::InvalidConfig => "invalid_config",
+            Self::UnsupportedCodec => "unsupported_codec",
+            Self::MissingTrack => "missing_track",
+            Self::CodecChanged => "codec_changed",
+            Self::MissingElement => "missing_element",
+            Self::GstInit => "gstreamer_init",
+            Self::Pipeline => "pipeline",
+            Self::Io => "io",
+            Self::RetriesExhausted => "retries_exhausted",
             Self::WorkerLost => "worker_lost",
-            Self::Spawn(_) => "spawn",
-            Self::Sts(_) => "sts",
+            Self::Spawn => "spawn",
+            Self::Sts => "sts",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl IngestError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Config(ConfigError::InvalidUrl { .. }) => ErrorKind::InvalidUrl,
+            Self::Config(ConfigError::InvalidStreamId { .. }) => ErrorKind::InvalidStreamId,
+            Self::Config(_) => ErrorKind::InvalidConfig,
+            Self::Stream(StreamError::UnsupportedCodec { .. }) => ErrorKind::UnsupportedCodec,
+            Self::Stream(StreamError::MissingTrack { .. }) => ErrorKind::MissingTrack,
+            Self::Stream(StreamError::CodecChanged { .. }) => ErrorKind::CodecChanged,
+            Self::MissingElement { .. } => ErrorKind::MissingElement,
+            Self::GstInit(_) => ErrorKind::GstInit,
+            Self::Pipeline { .. } => ErrorKind::Pipeline,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::RetriesExhausted { .. } => ErrorKind::RetriesExhausted,
+            Self::WorkerLost => ErrorKind::WorkerLost,
+            Self::Spawn(_) => ErrorKind::Spawn,
+            Self::Sts(_) => ErrorKind::Sts,
         }
     }
 
@@ -120,5 +188,20 @@ impl IngestError {
             path: path.into(),
             error: source,
         }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn each_kind_is_its_snake_case_name_both_ways() {
+        for kind in ErrorKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+        }
+        assert!(serde_json::from_str::<ErrorKind>("\"missing_trak\"").is_err());
     }
 }

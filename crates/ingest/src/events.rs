@@ -45,7 +45,7 @@ pub enum WorkerEvent {
     },
     /// The worker stopped on an error it will not retry.
     Failed {
-        kind: String,
+        kind: crate::error::ErrorKind,
         error: String,
     },
     /// The STS session is up (`stream:ready`); `connection` counts STS

@@ -33,7 +33,7 @@ mod tests {
 
     #[test]
     fn librtmp_gets_an_error_threshold_unless_gst_debug_says_otherwise() {
-        crate::gst_init().unwrap();
+        crate::gst_runtime::gst_init().unwrap();
         // Loading rtmpsrc's plugin registers the category and reads it.
         gst::ElementFactory::make("rtmpsrc").build().unwrap();
         let category = gst::DebugCategory::get("rtmp").expect("rtmpsrc's plugin registers \"rtmp\"");

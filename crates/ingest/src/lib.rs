@@ -14,62 +14,45 @@
 //! on the events path are also delivered to the STS (`dubbing`, on the
 //! `sts` crate), whose answers are recorded in the manifest.
 
-pub mod backoff;
-pub mod config;
-pub mod container;
+mod backoff;
+mod config;
+mod container;
 mod dubbing;
-pub mod error;
-pub mod events;
+mod error;
+mod events;
 mod gst_logging;
+mod gst_runtime;
 mod guard;
-pub mod manifest;
-pub mod media;
-pub mod pipeline;
+mod manifest;
+mod media;
+mod pipeline;
+#[cfg(feature = "planted-faults")]
 pub mod planted;
-pub mod rtmp_url;
-pub mod runner;
-pub mod segment_writer;
-pub mod segmenter;
+#[cfg(not(feature = "planted-faults"))]
+mod planted;
+mod rtmp_url;
+mod runner;
+mod segment_writer;
+mod segmenter;
 mod session;
-pub mod stream_id;
+mod stream_id;
+mod streaming_thread;
 mod teardown;
-pub mod timeline;
-pub mod tracks;
+mod timeline;
+mod tracks;
 
-use std::sync::OnceLock;
-
+pub use backoff::{MAX_ATTACH_DELAY, MIN_DELAY, ReconnectPolicy};
 pub use config::{SourceElement, WorkerConfig};
 pub use dubbing::{StsAudioFormat, StsSettings};
-pub use error::{ConfigError, IngestError, StreamError};
+pub use error::{ConfigError, ErrorKind, IngestError, StreamError};
 pub use events::WorkerEvent;
-pub use manifest::{ConnectionRecord, FragmentRecord, FragmentStatus, ManifestEntry, SegmentRecord};
+pub use gst_runtime::{check_elements, gst_init};
+pub use manifest::{
+    ConnectionRecord, FragmentRecord, FragmentStatus, MANIFEST_FILE, Manifest, ManifestEntry, SegmentRecord,
+};
 pub use media::MediaKind;
+pub use pipeline::REQUIRED_ELEMENTS;
 pub use rtmp_url::RtmpUrl;
 pub use runner::{RunSummary, Stopper, WorkerHandle, WorkerRunner};
+pub use segmenter::SegmentEnd;
 pub use stream_id::StreamId;
-
-/// Initialises GStreamer once per process.
-pub fn gst_init() -> Result<(), IngestError> {
-    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| {
-        gstreamer::init().map_err(|e| e.to_string())?;
-        gst_logging::configure();
-        Ok(())
-    })
-    .clone()
-    .map_err(IngestError::GstInit)
-}
-
-/// Fails with the name of the first element that is not installed.
-pub fn check_elements(names: &[&str]) -> Result<(), IngestError> {
-    gst_init()?;
-    for name in names {
-        if gstreamer::ElementFactory::find(name).is_none() {
-            return Err(IngestError::MissingElement {
-                element: (*name).to_owned(),
-                reason: "no such element factory is registered".into(),
-            });
-        }
-    }
-    Ok(())
-}

@@ -54,7 +54,7 @@ const MAX_BACKLOG: usize = 3000;
 #[derive(Debug)]
 pub enum PipelineMessage {
     /// The first bytes came from the server.
-    SourceData(Instant),
+    SourceData,
     /// flvdemux exposed a track.
     Track {
         kind: MediaKind,
@@ -136,7 +136,7 @@ pub struct IngestPipeline {
 
 impl IngestPipeline {
     pub fn build(settings: &PipelineSettings<'_>, tx: Sender<PipelineMessage>) -> Result<Self, IngestError> {
-        crate::gst_init()?;
+        crate::gst_runtime::gst_init()?;
         let pipeline = gst::Pipeline::builder().name("ingest").build();
         let source = make(settings.source.factory_name())?;
         source.set_property("location", settings.url.expose());
@@ -158,7 +158,7 @@ impl IngestPipeline {
         let (probe_tx, probe_arrivals) = (tx.clone(), arrivals.clone());
         source_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if probe_arrivals.record_source() {
-                let _ = probe_tx.send(PipelineMessage::SourceData(Instant::now()));
+                let _ = probe_tx.send(PipelineMessage::SourceData);
             }
             gst::PadProbeReturn::Ok
         });
@@ -276,7 +276,7 @@ impl IngestPipeline {
 
 impl Drop for IngestPipeline {
     fn drop(&mut self) {
-        if !crate::teardown::park_streaming_thread(&self.source_pad) {
+        if !crate::streaming_thread::park_streaming_thread(&self.source_pad) {
             tracing::debug!("no buffer came to park the source's thread on; stopping it mid-read");
         }
         let _ = self.pipeline.set_state(gst::State::Null);

@@ -74,7 +74,7 @@ impl WorkerRunner {
                         connections: summary.connections,
                     }),
                     Err(e) => sink.emit(WorkerEvent::Failed {
-                        kind: e.kind().to_owned(),
+                        kind: e.kind(),
                         error: e.to_string(),
                     }),
                 }
@@ -131,8 +131,8 @@ impl WorkerRunner {
     ) -> Result<RunSummary, IngestError> {
         self.config.validate()?;
         let url: RtmpUrl = self.config.rtmp_url()?;
-        crate::gst_init()?;
-        crate::check_elements(&[self.config.source.factory_name()])?;
+        crate::gst_runtime::gst_init()?;
+        crate::gst_runtime::check_elements(&[self.config.source.factory_name()])?;
         let mut writer = SegmentWriter::create(&self.config.stream_dir())?;
         let mut next_index = writer.first_free_index()?;
         let mut counts = [0u64; 2];
@@ -165,9 +165,9 @@ impl WorkerRunner {
                     break;
                 }
                 SessionEnd::Refused(refusal) => return Err(refusal.into()),
-                SessionEnd::ConnectFailed(reason) => {
+                SessionEnd::ConnectFailed(failure) => {
                     failures += 1;
-                    reason
+                    failure.to_string()
                 }
                 SessionEnd::Ended { reason } => {
                     carried += 1;

@@ -36,7 +36,7 @@ const END_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) enum SessionEnd {
     /// Refused or unreachable before any byte of media arrived.
-    ConnectFailed(String),
+    ConnectFailed(ConnectFailure),
     /// Media flowed, then the stream ended or the connection dropped.
     Ended { reason: String },
     /// The stream cannot be served; retrying will not help.
@@ -99,7 +99,7 @@ impl Session<'_> {
                     })
                 })
                 .unwrap_or(state_error);
-            return Ok(SessionEnd::ConnectFailed(reason));
+            return Ok(SessionEnd::ConnectFailed(ConnectFailure::NotStarted(reason)));
         }
         self.writer.begin_connection(self.connection);
         let mut segmenter: Segmenter<Bytes> =
@@ -174,19 +174,16 @@ impl Session<'_> {
                             continue;
                         }
                         GuardEvent::Violation(reason) => {
-                            break lost(received_data, format!("refused what the server sent: {reason}"));
+                            break lost(received_data, ConnectFailure::Violation(reason));
                         }
                         GuardEvent::Silent(quiet) => {
-                            break lost(received_data, format!("the server sent nothing for {}", humantime::format_duration(quiet)));
+                            break lost(received_data, ConnectFailure::Silent(quiet));
                         }
-                        GuardEvent::Unreachable(reason) => break SessionEnd::ConnectFailed(reason),
+                        GuardEvent::Unreachable(reason) => break SessionEnd::ConnectFailed(ConnectFailure::Unreachable(reason)),
                     }
                 }
                 recv(no_track_deadline) -> _ => {
-                    break SessionEnd::ConnectFailed(format!(
-                        "the server accepted the play but sent no audio or video track within {}",
-                        humantime::format_duration(self.config.track_timeout)
-                    ));
+                    break SessionEnd::ConnectFailed(ConnectFailure::NoTrack(self.config.track_timeout));
                 }
                 recv(self.stop) -> _ => break SessionEnd::Stopped { carried_media: received_data },
                 recv(validation_deadline) -> _ => {
@@ -206,7 +203,7 @@ impl Session<'_> {
                 };
             };
             match message {
-                PipelineMessage::SourceData(_) => {
+                PipelineMessage::SourceData => {
                     received_data = true;
                     self.events.emit(WorkerEvent::Connected {
                         connection: self.connection,
@@ -287,7 +284,7 @@ impl Session<'_> {
                         draining = Some((reason, until));
                         continue;
                     }
-                    break lost(received_data, reason);
+                    break lost(received_data, ConnectFailure::Pipeline(reason));
                 }
             }
         };
@@ -346,12 +343,39 @@ impl Session<'_> {
 
 /// How a connection ended without a refusal: it failed to connect, or it
 /// ended after media flowed.
-fn lost(received_data: bool, reason: String) -> SessionEnd {
+fn lost(received_data: bool, failure: ConnectFailure) -> SessionEnd {
     if received_data {
-        SessionEnd::Ended { reason }
+        SessionEnd::Ended {
+            reason: failure.to_string(),
+        }
     } else {
-        SessionEnd::ConnectFailed(reason)
+        SessionEnd::ConnectFailed(failure)
     }
+}
+
+/// Why a connection failed before media came: each is retried with
+/// backoff, and said in the `reconnecting` event and the final error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ConnectFailure {
+    /// The pipeline did not reach playing (the source could not connect).
+    #[error("{0}")]
+    NotStarted(String),
+    /// The guard in front of the source could not reach the server.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server sent what the guard refuses.
+    #[error("refused what the server sent: {0}")]
+    Violation(String),
+    /// The server sent nothing for this long.
+    #[error("the server sent nothing for {}", humantime::format_duration(*.0))]
+    Silent(Duration),
+    /// The play was accepted but no track came within this long.
+    #[error("the server accepted the play but sent no audio or video track within {}", humantime::format_duration(*.0))]
+    NoTrack(Duration),
+    /// The pipeline failed (a source or demuxer error, or what the server
+    /// or the guard said about it).
+    #[error("{0}")]
+    Pipeline(String),
 }
 
 /// The guard's account of why the connection failed, if it has one.

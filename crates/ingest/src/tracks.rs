@@ -17,13 +17,6 @@ pub struct TrackCaps {
 }
 
 impl TrackCaps {
-    pub fn new(media_type: &str) -> Self {
-        Self {
-            media_type: media_type.to_owned(),
-            ..Self::default()
-        }
-    }
-
     /// A human name for the codec, e.g. "MP3" or "Sorenson Spark (FLV1)".
     pub fn codec_name(&self) -> String {
         let named = match (self.media_type.as_str(), self.mpegversion, self.layer) {
@@ -82,7 +75,8 @@ mod tests {
         TrackCaps {
             mpegversion,
             layer,
-            ..TrackCaps::new(media_type)
+            media_type: media_type.to_owned(),
+            ..TrackCaps::default()
         }
     }
 

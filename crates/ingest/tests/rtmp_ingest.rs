@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ingest::manifest::{MANIFEST_FILE, Manifest};
+use ingest::{MANIFEST_FILE, Manifest};
 use ingest::{ManifestEntry, MediaKind, SegmentRecord, SourceElement, WorkerEvent};
 use media_tools::{AudioCodec, PublishOptions, decode_errors, probe};
 use rstest::rstest;
@@ -21,9 +21,9 @@ fn segments(events: &[WorkerEvent], kind: MediaKind) -> Vec<SegmentRecord> {
         .collect()
 }
 
-fn failure(events: &[WorkerEvent]) -> Option<(String, String)> {
+fn failure(events: &[WorkerEvent]) -> Option<(ingest::ErrorKind, String)> {
     events.iter().find_map(|e| match e {
-        WorkerEvent::Failed { kind, error } => Some((kind.clone(), error.clone())),
+        WorkerEvent::Failed { kind, error } => Some((*kind, error.clone())),
         _ => None,
     })
 }
@@ -115,9 +115,9 @@ async fn a_stream_missing_a_track_is_refused_without_segments(
     let _publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
     let events = collect_events(&mut worker).await;
     let error = worker.wait().await.expect_err("the stream is refused");
-    assert_eq!(error.kind(), "missing_track");
+    assert_eq!(error.kind(), ingest::ErrorKind::MissingTrack);
     let (kind, text) = failure(&events).expect("a failed event");
-    assert_eq!(kind, "missing_track");
+    assert_eq!(kind, ingest::ErrorKind::MissingTrack);
     assert!(text.contains(message), "{text}");
     assert!(text.contains("2s"), "the error names the timeout: {text}");
     assert!(segment_files(&world.stream_dir(&id)).is_empty());
@@ -141,7 +141,7 @@ async fn an_unsupported_codec_is_refused_by_name(
     let events = collect_events(&mut worker).await;
     assert!(worker.wait().await.is_err());
     let (kind, text) = failure(&events).expect("a failed event");
-    assert_eq!(kind, "unsupported_codec");
+    assert_eq!(kind, ingest::ErrorKind::UnsupportedCodec);
     assert!(text.contains("found MP3") && text.contains("AAC"), "{text}");
     assert!(segment_files(&world.stream_dir(&id)).is_empty());
 }
@@ -281,7 +281,7 @@ async fn an_audio_codec_switch_mid_stream_is_an_error(
     let mut worker = spawn_once(config);
     collect_events(&mut worker).await;
     let error = worker.wait().await.expect_err("the switch is an error");
-    assert_eq!(error.kind(), "codec_changed", "{error}");
+    assert_eq!(error.kind(), ingest::ErrorKind::CodecChanged, "{error}");
     let text = error.to_string();
     assert!(text.contains("from AAC to MP3"), "{text}");
     // What came before the switch was flushed as whole files, nothing half-written.

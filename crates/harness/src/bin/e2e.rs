@@ -115,7 +115,11 @@ fn main() -> ExitCode {
 
 enum Finished {
     Ran(Box<ScenarioResult>, u32, Option<String>),
-    Error(String, String),
+    /// A scenario that could not be run at all.
+    Error {
+        scenario: String,
+        message: String,
+    },
 }
 
 async fn run(args: Args) -> Result<ExitCode> {
@@ -277,13 +281,16 @@ async fn run(args: Args) -> Result<ExitCode> {
             loop {
                 match suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt).await {
                     Ok(result) => return Finished::Ran(Box::new(result), attempt, None),
-                    Err((result, message)) if attempt > retries => {
+                    Err(suite::ScenarioFailure { result, message }) if attempt > retries => {
                         return match result {
                             Some(result) => Finished::Ran(Box::new(result), attempt, Some(message)),
-                            None => Finished::Error(file.name.clone(), message),
+                            None => Finished::Error {
+                                scenario: file.name.clone(),
+                                message,
+                            },
                         };
                     }
-                    Err((_, message)) => {
+                    Err(suite::ScenarioFailure { message, .. }) => {
                         eprintln!(
                             "retry  {} (attempt {attempt} failed: {})",
                             file.name,
@@ -304,7 +311,10 @@ async fn run(args: Args) -> Result<ExitCode> {
                     report_progress(&finished, done.len() + 1, total);
                     done.push(finished);
                 }
-                Some(Err(e)) => done.push(Finished::Error("(task)".into(), e.to_string())),
+                Some(Err(e)) => done.push(Finished::Error {
+                    scenario: "(task)".into(),
+                    message: e.to_string(),
+                }),
                 None => break,
             },
             _ = interrupted.recv() => {
@@ -329,7 +339,10 @@ async fn run(args: Args) -> Result<ExitCode> {
                 result,
                 attempts: *attempts,
             },
-            Finished::Error(name, message) => Row::Error { name, message },
+            Finished::Error { scenario, message } => Row::Error {
+                name: scenario,
+                message,
+            },
         })
         .collect();
     print!("\n{}", summary::table(&rows));
@@ -342,7 +355,10 @@ async fn run(args: Args) -> Result<ExitCode> {
                 failure: failure.clone(),
                 skipped: None,
             },
-            Finished::Error(name, message) => junit::Case {
+            Finished::Error {
+                scenario: name,
+                message,
+            } => junit::Case {
                 name: name.clone(),
                 time: Duration::ZERO,
                 failure: Some(message.clone()),
@@ -399,7 +415,7 @@ fn report_progress(finished: &Finished, n: usize, total: usize) {
                 result.wall_time.as_secs_f64()
             )
         }
-        Finished::Ran(_, _, Some(message)) | Finished::Error(_, message) => {
+        Finished::Ran(_, _, Some(message)) | Finished::Error { message, .. } => {
             eprintln!("[{n}/{total}] FAIL   {message}")
         }
     }
