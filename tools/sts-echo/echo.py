@@ -2,6 +2,11 @@
 """An echo STS peer: the speech-to-speech service's Socket.IO protocol,
 answering every fragment with its own audio.
 
+The audio goes back as it came, in its format (``aac`` or ``pcm_s16le``)
+with its sample rate and channels; ``pcm_s16le`` that is not whole 16-bit
+frames is answered with an ``INVALID_AUDIO`` error instead, as a real STS
+would refuse it.
+
 It stands in for the real STS in the sts crate's tests and benchmark, the
 way the original media-service's E2E tests used an echo server. Started as
 a child process, it listens on a free loopback port and prints
@@ -22,6 +27,8 @@ however that process ends.
 
 import argparse
 import asyncio
+import base64
+import binascii
 import json
 import os
 import socket
@@ -86,6 +93,26 @@ class Recorder:
         print(line, flush=True)
 
 
+def audio_problem(audio):
+    """Why the audio of a fragment:data is unusable, or None. Whatever the
+    format, it is echoed as it came (format, rate and channels included);
+    pcm_s16le is first checked to be whole 16-bit frames of its channel
+    count, which is all a PCM consumer needs to be true."""
+    if audio.get("format") != "pcm_s16le":
+        return None
+    channels = audio.get("channels")
+    rate = audio.get("sample_rate_hz")
+    if not isinstance(channels, int) or channels < 1 or not isinstance(rate, int) or rate < 1:
+        return f"pcm_s16le needs sample_rate_hz and channels, got {rate!r} Hz, {channels!r} channels"
+    try:
+        size = len(base64.b64decode(audio["data_base64"], validate=True))
+    except (binascii.Error, ValueError) as e:
+        return f"data_base64 is not base64: {e}"
+    if size == 0 or size % (2 * channels):
+        return f"{size} bytes are not whole {channels}-channel 16-bit frames"
+    return None
+
+
 def build(args, record):
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -141,8 +168,11 @@ def build(args, record):
         seq = data["sequence_number"]
         fragment_id = data["fragment_id"]
         state["inflight"][sid] = state["inflight"].get(sid, 0) + 1
+        audio = data["audio"]
         record("fragment", sid=sid, fragment_id=fragment_id, sequence_number=seq,
-               inflight=state["inflight"][sid], bytes=len(data["audio"]["data_base64"]))
+               inflight=state["inflight"][sid], bytes=len(audio["data_base64"]),
+               format=audio.get("format"), sample_rate_hz=audio.get("sample_rate_hz"),
+               channels=audio.get("channels"))
 
         if args.drop_after and state["received"] == args.drop_after and not state["dropped"]:
             state["dropped"] = True
@@ -201,7 +231,14 @@ def build(args, record):
             await sio.emit("error", {"code": "PROCESSING_FAILED", "fragment_id": fragment_id,
                                      "message": f"--error-on {seq}"}, to=sid)
             return
-        audio = data["audio"]
+        problem = audio_problem(audio)
+        if problem:
+            # A real STS could not use such audio either: say so rather
+            # than echo it, so a client bug shows as an error.
+            record("bad_audio", sid=sid, fragment_id=fragment_id, sequence_number=seq, reason=problem)
+            await sio.emit("error", {"code": "INVALID_AUDIO", "fragment_id": fragment_id,
+                                     "message": problem}, to=sid)
+            return
         record("processed", sid=sid, fragment_id=fragment_id, sequence_number=seq)
         await sio.emit("fragment:processed", {
             "fragment_id": fragment_id,

@@ -704,31 +704,56 @@ mod tests {
     }
 
     #[test]
-    fn pcm_is_refused_at_config_time_naming_the_setting() {
+    fn pcm_takes_its_rate_and_channels_from_the_file_then_the_environment() {
+        use crate::dubbing::StsAudioFormat;
         let from_env = WorkerConfig::from_layers(
             Value::Mapping(Mapping::new()),
             env(&[
                 ("INGEST_STREAM_ID", "a"),
                 ("INGEST_STS_URL", "http://sts:5000"),
                 ("INGEST_STS_FORMAT", "pcm_s16le"),
+                ("INGEST_STS_SAMPLE_RATE", "24000"),
+                ("INGEST_STS_CHANNELS", "2"),
             ]),
             None,
         )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            from_env.contains("sts.format") && from_env.contains("supported: aac"),
-            "{from_env}"
+        .unwrap()
+        .sts
+        .unwrap();
+        assert_eq!(
+            (from_env.format, from_env.sample_rate, from_env.channels),
+            (StsAudioFormat::PcmS16le, 24_000, 2)
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ingest.yaml");
         std::fs::write(
             &path,
-            "stream_id: a\nsts: {url: 'http://sts:5000', format: pcm_s16le}\n",
+            "stream_id: a\nsts: {url: 'http://sts:5000', format: pcm_s16le, sample_rate: 8000}\n",
         )
         .unwrap();
-        let from_file = WorkerConfig::load(Some(&path), None).unwrap_err().to_string();
-        assert!(from_file.contains("sts.format"), "{from_file}");
+        let from_file = WorkerConfig::load(Some(&path), None).unwrap().sts.unwrap();
+        assert_eq!(
+            (from_file.format, from_file.sample_rate, from_file.channels),
+            (StsAudioFormat::PcmS16le, 8_000, 1),
+            "mono unless told"
+        );
+        let refused = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("INGEST_STREAM_ID", "a"),
+                ("INGEST_STS_URL", "http://sts:5000"),
+                ("INGEST_STS_FORMAT", "pcm_s16le"),
+            ];
+            all.extend_from_slice(pairs);
+            WorkerConfig::from_layers(Value::Mapping(Mapping::new()), env(&all), None)
+                .unwrap_err()
+                .to_string()
+        };
+        let low = refused(&[("INGEST_STS_SAMPLE_RATE", "100")]);
+        assert!(low.contains("sts.sample_rate"), "{low}");
+        let many = refused(&[("INGEST_STS_CHANNELS", "6")]);
+        assert!(many.contains("sts.channels"), "{many}");
+        let not_a_number = refused(&[("INGEST_STS_CHANNELS", "stereo")]);
+        assert!(not_a_number.contains("INGEST_STS_CHANNELS"), "{not_a_number}");
     }
 
     #[test]

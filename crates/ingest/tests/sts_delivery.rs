@@ -10,11 +10,11 @@ mod sts_peer;
 
 use std::time::{Duration, Instant};
 
-use ingest::manifest::{MANIFEST_FILE, Manifest};
 use ingest::{
-    FragmentRecord, FragmentStatus, ManifestEntry, MediaKind, SegmentRecord, SourceElement, StsSettings,
-    WorkerEvent,
+    FragmentRecord, FragmentStatus, ManifestEntry, MediaKind, SegmentRecord, SourceElement, StsAudioFormat,
+    StsSettings, WorkerEvent,
 };
+use ingest::{MANIFEST_FILE, Manifest};
 use media_tools::{PublishOptions, probe};
 use support::*;
 
@@ -163,6 +163,93 @@ async fn every_audio_segment_comes_back_dubbed_and_recorded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcm_segments_are_decoded_and_come_back_as_wav_at_the_requested_format() {
+    let mut peer = sts_peer::EchoPeer::start(&[]).await;
+    let world = World::new();
+    let id = world.stream_id("dubpcm");
+    let fixture = fixture(&small_recipe("sts-18s", 18.0)).await;
+    let mut config = world.worker_config(&id, SourceElement::Rtmpsrc);
+    // Not the defaults (16 kHz mono), so the figures are seen to travel.
+    config.sts = Some(StsSettings {
+        format: StsAudioFormat::PcmS16le,
+        sample_rate: 24_000,
+        channels: 2,
+        ..StsSettings::new(peer.url())
+    });
+    let mut worker = spawn_once(config);
+    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
+    publisher
+        .finish_cleanly(DEADLINE)
+        .await
+        .expect("ffmpeg publishes the whole fixture");
+    let events = collect_events(&mut worker).await;
+    worker.wait().await.expect("the worker finishes cleanly");
+
+    let dir = world.stream_dir(&id);
+    let audio = audio_segments(&events);
+    assert_eq!(audio.len(), 3, "{audio:#?}");
+    assert_eq!(events_named(&events, "fragment_failed"), 0, "{events:#?}");
+    let processed: Vec<FragmentRecord> = events
+        .iter()
+        .filter_map(|e| match e {
+            WorkerEvent::FragmentProcessed(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        processed.iter().map(|f| f.index).collect::<Vec<_>>(),
+        audio.iter().map(|s| s.index).collect::<Vec<_>>(),
+        "every audio segment is processed: {events:#?}"
+    );
+    for (fragment, segment) in processed.iter().zip(&audio) {
+        let dubbed = fragment.dubbed_file.as_deref().expect("a dubbed file");
+        assert_eq!(dubbed, format!("dubbed_{:06}.wav", fragment.index));
+        let report = probe(&dir.join(dubbed)).await.expect("ffprobe opens the dub");
+        assert_eq!(report.format_name, "wav", "{dubbed}: {report:?}");
+        let stream = report.stream("audio").expect("the dub holds audio");
+        assert_eq!(stream.codec_name, "pcm_s16le", "{dubbed}");
+        assert_eq!(stream.sample_rate, Some(24_000), "{dubbed}");
+        assert_eq!(stream.channels, Some(2), "{dubbed}");
+        let duration = report.duration_s.or(stream.duration_s).expect("a duration");
+        assert!(
+            (duration - segment.duration_s).abs() < 0.1,
+            "{dubbed}: {duration} s for a {} s segment",
+            segment.duration_s
+        );
+    }
+    let entries = Manifest::read(&dir.join(MANIFEST_FILE)).unwrap();
+    let finals = final_records(&entries);
+    assert_eq!(finals.len(), audio.len(), "{finals:#?}");
+    assert!(
+        finals.iter().all(|f| f.status == FragmentStatus::Processed
+            && f.dubbed_file.as_deref().is_some_and(|d| d.ends_with(".wav"))),
+        "{finals:#?}"
+    );
+
+    let init = peer
+        .wait_for("stream:init", |r| r["event"] == "stream_init")
+        .await;
+    assert_eq!(init["config"]["format"], "pcm_s16le");
+    assert_eq!(init["config"]["sample_rate_hz"], 24_000);
+    assert_eq!(init["config"]["channels"], 2);
+    let received = peer.received();
+    assert_eq!(received.len(), audio.len(), "{received:#?}");
+    for (record, segment) in received.iter().zip(&audio) {
+        assert_eq!(record["format"], "pcm_s16le", "{record}");
+        assert_eq!(
+            (record["sample_rate_hz"].as_u64(), record["channels"].as_u64()),
+            (Some(24_000), Some(2))
+        );
+        // base64 of 24 kHz stereo 16-bit: 128 000 characters a second.
+        let seconds = record["bytes"].as_f64().unwrap() / 128_000.0;
+        assert!(
+            (seconds - segment.duration_s).abs() < 0.1,
+            "{record} for {segment:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sts_down_segmenting_goes_on_and_fragments_fail_in_bounded_time() {
     let world = World::new();
     let id = world.stream_id("nosts");
@@ -273,91 +360,4 @@ async fn a_stopped_worker_ends_the_sts_stream() {
     );
     let end = peer.wait_for("stream:end", |r| r["event"] == "stream_end").await;
     assert_eq!(end["stream_id"], id.as_str());
-}
-
-fn ingest_binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_prints_the_fragment_events() {
-    let peer = sts_peer::EchoPeer::start(&[]).await;
-    let world = World::new();
-    let id = world.stream_id("dubbin");
-    let fixture = fixture(&small_recipe("binary-8s", 8.0)).await;
-    let mut child = ingest_binary()
-        .args([
-            "--json",
-            "--once",
-            "--url",
-            &world.url(&id),
-            "--sts-url",
-            &peer.url(),
-        ])
-        .args(["--sts-target-language", "de", "--out"])
-        .arg(world.dir.path().join("out"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher.finish_cleanly(DEADLINE).await.unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (status, lines) = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let lines: Vec<serde_json::Value> = std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        (child.wait().unwrap(), lines)
-    })
-    .await
-    .unwrap();
-    assert!(status.success(), "{lines:#?}");
-    let named = |name: &str| lines.iter().filter(|e| e["event"] == name).count();
-    let audio = lines
-        .iter()
-        .filter(|e| e["event"] == "segment_written" && e["kind"] == "audio")
-        .count();
-    assert_eq!(audio, 2, "{lines:#?}");
-    for (name, count) in [
-        ("sts_ready", 1),
-        ("fragment_sent", audio),
-        ("fragment_acked", audio),
-        ("fragment_processed", audio),
-        ("sts_ended", 1),
-    ] {
-        assert_eq!(named(name), count, "{name}: {lines:#?}");
-    }
-    let processed = lines.iter().find(|e| e["event"] == "fragment_processed").unwrap();
-    assert_eq!(processed["dubbed_file"], "dubbed_000000.aac");
-    assert!(processed["round_trip_ms"].as_f64().is_some_and(|ms| ms > 0.0));
-    assert_eq!(lines.last().unwrap()["event"], "finished");
-}
-
-/// The `sts` settings are checked before anything connects, naming the
-/// setting.
-#[test]
-fn the_binary_refuses_bad_sts_settings_by_name() {
-    let out = tempfile::tempdir().unwrap();
-    let refused = |args: &[&str], expected: &[&str]| {
-        let output = ingest_binary()
-            .args(["--url", "rtmp://127.0.0.1:1/live/a/in", "--out"])
-            .arg(out.path())
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "accepted: {stderr}");
-        for text in expected {
-            assert!(stderr.contains(text), "{stderr:?} should say {text:?}");
-        }
-        assert!(!stderr.contains("panicked"), "{stderr}");
-    };
-    refused(
-        &["--sts-url", "http://127.0.0.1:1", "--sts-format", "pcm_s16le"],
-        &["sts.format", "pcm_s16le", "supported: aac"],
-    );
-    refused(&["--sts-target-language", "fr"], &["sts.url"]);
-    refused(&["--sts-url", "https://sts:5000"], &["sts.url", "TLS"]);
 }

@@ -9,11 +9,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, error, warn};
 
-use crate::config::StsConfig;
+use crate::config::{AudioFormat, StsConfig};
 use crate::driver::{Command, Driver, Shared, Submission};
 use crate::error::{ConfigError, StsError, SubmitError};
 use crate::event::{EndSummary, StsEvent};
 use crate::fragment::Fragment;
+use crate::payload::pcm::PcmDecoder;
 
 /// Starts the STS delivery of one stream.
 #[derive(Debug)]
@@ -27,14 +28,44 @@ impl StsClient {
     /// The events end with [`StsEvent::StreamEnded`], after which the
     /// receiver yields `None`. Nothing waits on the receiver: an owner that
     /// does not read it only costs the memory of the events.
+    ///
+    /// `pcm_s16le` needs a decoder: it is refused here with
+    /// [`ConfigError::Unsupported`]; use [`StsClient::start_with_decoder`].
     pub fn start(
         config: StsConfig,
         stream_id: impl Into<String>,
         worker_id: impl Into<String>,
     ) -> Result<(StsHandle, UnboundedReceiver<StsEvent>), StsError> {
-        let stream_id = stream_id.into();
-        let worker_id = worker_id.into();
+        Self::launch(config, stream_id.into(), worker_id.into(), None)
+    }
+
+    /// As [`StsClient::start`], with the decoder that turns each segment
+    /// into PCM when the format is `pcm_s16le` (unused for `aac`).
+    pub fn start_with_decoder(
+        config: StsConfig,
+        stream_id: impl Into<String>,
+        worker_id: impl Into<String>,
+        decoder: Arc<dyn PcmDecoder>,
+    ) -> Result<(StsHandle, UnboundedReceiver<StsEvent>), StsError> {
+        Self::launch(config, stream_id.into(), worker_id.into(), Some(decoder))
+    }
+
+    fn launch(
+        config: StsConfig,
+        stream_id: String,
+        worker_id: String,
+        decoder: Option<Arc<dyn PcmDecoder>>,
+    ) -> Result<(StsHandle, UnboundedReceiver<StsEvent>), StsError> {
         config.validate()?;
+        if matches!(config.format, AudioFormat::PcmS16le { .. }) && decoder.is_none() {
+            // Refused now rather than failing every fragment later.
+            return Err(ConfigError::Unsupported {
+                what: "format pcm_s16le without a decoder",
+                reason: "this crate decodes no AAC; start the client with StsClient::start_with_decoder"
+                    .into(),
+            }
+            .into());
+        }
         for (field, value) in [("stream_id", &stream_id), ("worker_id", &worker_id)] {
             if value.trim().is_empty() {
                 return Err(ConfigError::InvalidField {
@@ -58,6 +89,7 @@ impl StsClient {
             commands_rx,
             events_tx.clone(),
             shared.clone(),
+            decoder,
         );
         let task = runtime.spawn(driver.run().instrument(span));
         let handle = StsHandle {

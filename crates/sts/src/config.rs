@@ -11,6 +11,9 @@ const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 /// More than this many held fragments is minutes of audio: a sign the STS is
 /// gone, which the fragment timeout reports better than a longer queue.
 const MAX_QUEUE_LIMIT: usize = 4096;
+/// Beyond what any audio is recorded at: a figure above is a typo.
+const MAX_SAMPLE_RATE: u32 = 192_000;
+const MAX_CHANNELS: u8 = 8;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,8 +25,9 @@ pub struct StsConfig {
     pub target_language: String,
     pub voice_profile: String,
     pub format: AudioFormat,
-    /// What the stream carries, announced in `stream:init` for `aac`; each
-    /// fragment's own figures are read from its ADTS headers.
+    /// What the stream carries, announced in `stream:init` for `aac` (each
+    /// fragment's own figures are read from its ADTS headers); `pcm_s16le`
+    /// announces its own.
     pub sample_rate_hz: u32,
     pub channels: u8,
     /// The segment duration, announced as `chunk_duration_ms`.
@@ -45,8 +49,9 @@ pub struct StsConfig {
 pub enum AudioFormat {
     /// The segment's AAC frames as ADTS, as the ingest wrote them.
     Aac,
-    /// Decoded, resampled PCM. Needs a GStreamer decode this build does not
-    /// have: refused by [`StsConfig::validate`].
+    /// The segment decoded to interleaved 16-bit little-endian PCM at this
+    /// rate and channel count, by the [`crate::PcmDecoder`] given to
+    /// [`crate::StsClient::start_with_decoder`]; the dub comes back as WAV.
     PcmS16le { sample_rate_hz: u32, channels: u8 },
 }
 
@@ -121,14 +126,6 @@ impl StsConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.endpoint()?;
-        if let AudioFormat::PcmS16le { .. } = self.format {
-            return Err(ConfigError::Unsupported {
-                what: "format pcm_s16le",
-                reason: "decoding AAC to PCM needs GStreamer, which this build of the sts crate \
-                         does not include; use format aac"
-                    .into(),
-            });
-        }
         let invalid = |field: &'static str, reason: String| Err(ConfigError::InvalidField { field, reason });
         for (field, value) in [
             ("source_language", &self.source_language),
@@ -139,14 +136,35 @@ impl StsConfig {
                 return invalid(field, "must not be empty".into());
             }
         }
-        if self.sample_rate_hz == 0 || self.sample_rate_hz > 192_000 {
+        if !(1..=MAX_SAMPLE_RATE).contains(&self.sample_rate_hz) {
             return invalid(
                 "sample_rate_hz",
-                format!("{} is outside 1..=192000", self.sample_rate_hz),
+                format!("{} is outside 1..={MAX_SAMPLE_RATE}", self.sample_rate_hz),
             );
         }
-        if !(1..=8).contains(&self.channels) {
-            return invalid("channels", format!("{} is outside 1..=8", self.channels));
+        if !(1..=MAX_CHANNELS).contains(&self.channels) {
+            return invalid(
+                "channels",
+                format!("{} is outside 1..={MAX_CHANNELS}", self.channels),
+            );
+        }
+        if let AudioFormat::PcmS16le {
+            sample_rate_hz,
+            channels,
+        } = self.format
+        {
+            if !(1..=MAX_SAMPLE_RATE).contains(&sample_rate_hz) {
+                return invalid(
+                    "format.sample_rate_hz",
+                    format!("{sample_rate_hz} is outside 1..={MAX_SAMPLE_RATE}"),
+                );
+            }
+            if !(1..=MAX_CHANNELS).contains(&channels) {
+                return invalid(
+                    "format.channels",
+                    format!("{channels} is outside 1..={MAX_CHANNELS}"),
+                );
+            }
         }
         if self.chunk_duration.is_zero() {
             return invalid("chunk_duration", "must be above zero".into());
@@ -169,6 +187,18 @@ impl StsConfig {
             }
         }
         self.reconnect.validate()
+    }
+
+    /// The rate and channel count `stream:init` announces: the decode
+    /// target for `pcm_s16le`, the stream's figures for `aac`.
+    pub(crate) fn announced(&self) -> (u32, u8) {
+        match self.format {
+            AudioFormat::Aac => (self.sample_rate_hz, self.channels),
+            AudioFormat::PcmS16le {
+                sample_rate_hz,
+                channels,
+            } => (sample_rate_hz, channels),
+        }
     }
 
     /// The websocket URL of the Socket.IO endpoint, Engine.IO v4, websocket
@@ -235,17 +265,28 @@ mod tests {
     }
 
     #[test]
-    fn pcm_is_refused_with_a_typed_error() {
-        let config = StsConfig {
+    fn pcm_announces_its_own_rate_and_channels_within_bounds() {
+        let pcm = |sample_rate_hz, channels| StsConfig {
             format: AudioFormat::PcmS16le {
-                sample_rate_hz: 16_000,
-                channels: 1,
+                sample_rate_hz,
+                channels,
             },
             ..StsConfig::new("http://127.0.0.1:1")
         };
-        let err = config.validate().unwrap_err();
-        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err}");
-        assert!(err.to_string().contains("GStreamer"), "{err}");
+        pcm(16_000, 1).validate().unwrap();
+        assert_eq!(pcm(16_000, 1).announced(), (16_000, 1));
+        assert_eq!(StsConfig::new("http://x:1").announced(), (48_000, 2));
+        for (config, key) in [
+            (pcm(0, 1), "format.sample_rate_hz"),
+            (pcm(200_000, 1), "format.sample_rate_hz"),
+            (pcm(16_000, 0), "format.channels"),
+            (pcm(16_000, 9), "format.channels"),
+        ] {
+            match config.validate() {
+                Err(ConfigError::InvalidField { field, .. }) => assert_eq!(field, key),
+                other => panic!("{config:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! The ingest writes each audio segment (MPEG-TS holding one AAC stream) to
 //! disk; this crate sends every one of them to the STS service over
 //! Socket.IO and writes the dubbed answer next to the segment as
-//! `dubbed_NNNNNN.aac`, reporting each step as an [`StsEvent`].
+//! `dubbed_NNNNNN.aac` (or `.wav` for PCM), reporting each step as an
+//! [`StsEvent`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), sts::StsError> {
@@ -84,18 +85,32 @@
 //! backoff, send, settle) using `ledger` (pure flow-control bookkeeping),
 //! `session` (one STS session over `socketio`, a minimal Engine.IO v4 /
 //! Socket.IO v5 client), `protocol` (the STS messages), `payload` (ADTS out
-//! of MPEG-TS) and `dubbed` (the answer on disk). Each module's doc says
+//! of MPEG-TS, or PCM from the caller's decoder) and `dubbed` (the answer
+//! on disk, WAV-wrapped for PCM). Each module's doc says
 //! why it is hand-written where it is.
 //!
 //! # Formats
 //!
-//! `aac` sends the segment's ADTS frames as they are, without decoding.
-//! `pcm_s16le` would need a GStreamer decode; this build refuses it at
-//! [`StsConfig::validate`] with [`ConfigError::Unsupported`], so the crate
-//! links no GStreamer. `fragment:data` carries `timestamp` as wall-clock
-//! milliseconds since the Unix epoch at submission, `duration_ms` from the
-//! manifest, sample rate and channels from the segment's ADTS headers, and
-//! `metadata.pts_ns`; a `fragment_id` is `<stream>-<run>-<NNNNNN>`, the run
+//! `aac` sends the segment's ADTS frames as they are, without decoding;
+//! the dub is written as `dubbed_NNNNNN.aac` if it is whole ADTS frames.
+//! `pcm_s16le` sends the segment decoded to interleaved 16-bit PCM at the
+//! configured rate and channel count, announced in `stream:init`; the dub
+//! is written as `dubbed_NNNNNN.wav` (a WAV header around the returned
+//! samples, at the answer's rate and channels, else the announced ones).
+//!
+//! Decoding AAC needs a media framework and this crate links none: the
+//! caller passes a [`PcmDecoder`] to [`StsClient::start_with_decoder`] (the
+//! ingest's is GStreamer; the tests' is ffmpeg), and [`StsClient::start`]
+//! refuses `pcm_s16le` with [`ConfigError::Unsupported`]. The crate calls
+//! it when the fragment's turn to be sent comes, on a blocking thread, so a
+//! decode runs neither on the segmenter's threads nor on the driver's task,
+//! and a queued fragment is still only a path; whatever it returns is
+//! checked to be whole frames.
+//!
+//! `fragment:data` carries `timestamp` as wall-clock milliseconds since the
+//! Unix epoch at submission, `duration_ms` from the manifest, sample rate
+//! and channels from the segment's ADTS headers (`aac`) or the decode
+//! target (`pcm_s16le`), and `metadata.pts_ns`; a `fragment_id` is `<stream>-<run>-<NNNNNN>`, the run
 //! token random per client so a restarted worker never reuses one.
 //!
 //! # Why the Socket.IO client is hand-written
@@ -157,3 +172,4 @@ pub use config::{AudioFormat, StsConfig, Timeouts};
 pub use error::{ConfigError, StsError, SubmitError};
 pub use event::{EndSummary, StsEvent};
 pub use fragment::Fragment;
+pub use payload::pcm::{DecodeError, PcmDecoder, PcmRequest};

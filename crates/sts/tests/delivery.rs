@@ -4,8 +4,13 @@
 
 mod support;
 
+use std::sync::Arc;
 use sts::{AudioFormat, ConfigError, StsClient, StsConfig, StsError, StsEvent, SubmitError};
-use support::{EchoPeer, config, end_and_collect, failed, ffprobe, max_in_flight, processed, segments};
+
+use support::{
+    EchoPeer, FfmpegDecoder, config, end_and_collect, failed, ffprobe, max_in_flight, probe_audio, processed,
+    segments,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_segments_come_back_dubbed_in_order() {
@@ -256,7 +261,7 @@ async fn the_same_sequence_number_twice_is_refused() {
 }
 
 #[tokio::test]
-async fn pcm_is_refused_at_start() {
+async fn pcm_without_a_decoder_is_refused_at_start() {
     let config = StsConfig {
         format: AudioFormat::PcmS16le {
             sample_rate_hz: 16_000,
@@ -269,6 +274,83 @@ async fn pcm_is_refused_at_start() {
         matches!(err, StsError::Config(ConfigError::Unsupported { .. })),
         "{err}"
     );
+    assert!(err.to_string().contains("start_with_decoder"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcm_goes_out_decoded_and_comes_back_as_wav() {
+    let mut peer = EchoPeer::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let fragments = segments(dir.path(), 2);
+    let config = StsConfig {
+        format: AudioFormat::PcmS16le {
+            sample_rate_hz: 16_000,
+            channels: 1,
+        },
+        ..config(&peer.url())
+    };
+    let (sts, events) = StsClient::start_with_decoder(config, "pcm", "w", Arc::new(FfmpegDecoder)).unwrap();
+    for fragment in &fragments {
+        sts.submit(fragment.clone()).unwrap();
+    }
+    let (summary, events) = end_and_collect(sts, events).await;
+    assert_eq!(processed(&events), [0, 1], "{events:#?}");
+    assert_eq!((summary.processed, summary.failed), (2, 0));
+    for fragment in &fragments {
+        let dubbed = dir
+            .path()
+            .join(format!("dubbed_{:06}.wav", fragment.sequence_number));
+        let (codec, rate, channels, duration) = probe_audio(&dubbed);
+        assert_eq!(
+            (codec.as_str(), rate, channels),
+            ("pcm_s16le", 16_000, 1),
+            "{}",
+            dubbed.display()
+        );
+        assert!((duration - 6.0).abs() < 0.1, "{}: {duration} s", dubbed.display());
+    }
+
+    let init = peer
+        .wait_for("stream:init", |r| r["event"] == "stream_init")
+        .await;
+    assert_eq!(init["config"]["format"], "pcm_s16le");
+    assert_eq!(init["config"]["sample_rate_hz"], 16_000);
+    assert_eq!(init["config"]["channels"], 1);
+    for record in peer.received() {
+        assert_eq!(record["format"], "pcm_s16le", "{record}");
+        // 6 s of 16 kHz mono is 192 000 bytes, 256 000 in base64.
+        let bytes = record["bytes"].as_u64().unwrap();
+        assert!((250_000..262_000).contains(&bytes), "{record}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_that_cannot_be_decoded_fails_with_the_reason() {
+    let peer = EchoPeer::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut fragments = segments(dir.path(), 2);
+    std::fs::write(&fragments[0].path, b"not an MPEG-TS segment").unwrap();
+    let config = StsConfig {
+        format: AudioFormat::PcmS16le {
+            sample_rate_hz: 8_000,
+            channels: 2,
+        },
+        ..config(&peer.url())
+    };
+    let (sts, events) = StsClient::start_with_decoder(config, "bad", "w", Arc::new(FfmpegDecoder)).unwrap();
+    for fragment in fragments.drain(..) {
+        sts.submit(fragment).unwrap();
+    }
+    let (_, events) = end_and_collect(sts, events).await;
+    let failures = failed(&events);
+    assert_eq!(failures.len(), 1, "{events:#?}");
+    assert_eq!(failures[0].0, 0);
+    assert!(
+        failures[0].1.contains("audio_000000.ts") && failures[0].1.contains("cannot decode to pcm_s16le"),
+        "{failures:?}"
+    );
+    assert_eq!(processed(&events), [1], "the next segment is not held up");
+    assert!(!dir.path().join("dubbed_000000.wav").exists());
 }
 
 #[test]

@@ -10,6 +10,11 @@
 //!
 //! The segmenter and the writer know nothing of it: the worker's event sink
 //! is tapped, and every `segment_written` for audio becomes a submission.
+//! With `sts.format: pcm_s16le` the client is given a GStreamer
+//! [`decoder::SegmentDecoder`], which it runs on a blocking thread when a
+//! fragment's turn to be sent comes: decoding never happens on the
+//! session's streaming threads, and the sts crate links no GStreamer.
+//!
 //! One STS stream per worker run: it starts with the worker and ends
 //! (`stream:end`) when the worker finishes, whether the stream ended or it
 //! was stopped. An RTMP reconnect within the run carries on the same STS
@@ -21,6 +26,7 @@
 //! runs tasks while its owner's thread awaits, which a worker cannot rely
 //! on).
 
+mod decoder;
 mod record;
 mod settings;
 
@@ -40,6 +46,7 @@ use crate::error::IngestError;
 use crate::events::{EventSink, Tap, WorkerEvent};
 use crate::manifest::{Manifest, ManifestEntry, SegmentRecord};
 use crate::media::MediaKind;
+use decoder::SegmentDecoder;
 
 /// Beyond the end timeout, what `stream:end` and the last events may take
 /// (a websocket write is bounded by the client's write timeout).
@@ -99,8 +106,15 @@ impl Dubbing {
         let worker_id = format!("ingest-{}", std::process::id());
         let (handle, sts_events) = {
             let _entered = runtime.handle().enter();
-            StsClient::start(client_config, config.stream_id.as_str(), worker_id)
-                .map_err(|e| IngestError::Sts(e.to_string()))?
+            let stream_id = config.stream_id.as_str();
+            match settings.format {
+                StsAudioFormat::Aac => StsClient::start(client_config, stream_id, worker_id),
+                StsAudioFormat::PcmS16le => {
+                    let decoder = Arc::new(SegmentDecoder::new()?);
+                    StsClient::start_with_decoder(client_config, stream_id, worker_id, decoder)
+                }
+            }
+            .map_err(|e| IngestError::Sts(e.to_string()))?
         };
         let recorder = runtime.handle().spawn(record(sts_events, manifest, events));
         Ok(Self {

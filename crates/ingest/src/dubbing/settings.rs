@@ -1,5 +1,5 @@
 //! The worker configuration's optional `sts` section: where the STS is and
-//! what to ask of it. Checked with the rest of the configuration, so a
+//! what to ask of it (for `pcm_s16le`, at which rate and channel count). Checked with the rest of the configuration, so a
 //! setting the sts crate would refuse stops the worker before it connects,
 //! naming the key (`sts.format`), not the sts crate's own field.
 
@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
-/// What the STS is sent. Only `aac` is delivered today; `pcm_s16le` parses
-/// so that asking for it gets a refusal that says why, not "unknown value".
+/// What the STS is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StsAudioFormat {
     /// The segment's AAC frames as ADTS, without decoding.
     #[default]
     Aac,
-    /// Decoded 16-bit PCM; refused by [`StsSettings::validate`].
+    /// The segment decoded (with GStreamer) to interleaved 16-bit PCM at
+    /// `sts.sample_rate` and `sts.channels`; the dub comes back as WAV.
     PcmS16le,
 }
 
@@ -27,7 +27,7 @@ impl std::str::FromStr for StsAudioFormat {
             "pcm_s16le" => Ok(Self::PcmS16le),
             other => Err(ConfigError::InvalidField {
                 field: "sts.format",
-                reason: format!("unknown audio format '{other}'; expected 'aac'"),
+                reason: format!("unknown audio format '{other}'; expected 'aac' or 'pcm_s16le'"),
             }),
         }
     }
@@ -47,6 +47,12 @@ pub struct StsSettings {
     pub voice_profile: String,
     #[serde(default)]
     pub format: StsAudioFormat,
+    /// For `pcm_s16le`: the rate the audio is resampled to, in Hz.
+    #[serde(default = "defaults::sample_rate")]
+    pub sample_rate: u32,
+    /// For `pcm_s16le`: 1 (mono, downmixed) or 2 (stereo).
+    #[serde(default = "defaults::channels")]
+    pub channels: u8,
     /// Audio segments held at once, waiting or in flight; a segment written
     /// while it is full is recorded `not_sent` instead of waited for.
     #[serde(default = "defaults::max_queue")]
@@ -60,9 +66,25 @@ pub struct StsSettings {
     pub end_timeout: Duration,
 }
 
-/// The sts crate's defaults, so the two never disagree.
+/// Bounds of `sts.sample_rate`: telephone speech is the least a speech
+/// service takes; above 48 kHz is above what an AAC source we ingest
+/// carries, so resampling up would only add bytes.
+const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=48_000;
+/// Mono or stereo: audioconvert downmixes or duplicates those without a
+/// channel layout to invent.
+const CHANNELS: std::ops::RangeInclusive<u8> = 1..=2;
+
+/// The sts crate's defaults, so the two never disagree; the PCM target is
+/// ours (the sts crate has none): 16 kHz mono, what speech services expect.
 mod defaults {
     use std::time::Duration;
+
+    pub fn sample_rate() -> u32 {
+        16_000
+    }
+    pub fn channels() -> u8 {
+        1
+    }
 
     fn base() -> sts::StsConfig {
         sts::StsConfig::default()
@@ -95,6 +117,8 @@ impl Default for StsSettings {
             target_language: defaults::target_language(),
             voice_profile: defaults::voice_profile(),
             format: StsAudioFormat::Aac,
+            sample_rate: defaults::sample_rate(),
+            channels: defaults::channels(),
             max_queue: defaults::max_queue(),
             fragment_timeout: defaults::fragment_timeout(),
             end_timeout: defaults::end_timeout(),
@@ -118,12 +142,23 @@ impl StsSettings {
                 reason: "must be set when the sts section is given, such as http://sts:5000".into(),
             });
         }
-        if self.format == StsAudioFormat::PcmS16le {
+        // Checked whatever the format: a wrong figure is wrong even while
+        // `aac` leaves it unused, and would bite when the format changes.
+        if !SAMPLE_RATES.contains(&self.sample_rate) {
             return Err(ConfigError::InvalidField {
-                field: "sts.format",
-                reason: "pcm_s16le is not supported: it needs the AAC decoded to PCM before sending, \
-                         which this build does not do; supported: aac"
-                    .into(),
+                field: "sts.sample_rate",
+                reason: format!(
+                    "{} Hz is outside {}..={} Hz; 16000 is what speech services expect",
+                    self.sample_rate,
+                    SAMPLE_RATES.start(),
+                    SAMPLE_RATES.end()
+                ),
+            });
+        }
+        if !CHANNELS.contains(&self.channels) {
+            return Err(ConfigError::InvalidField {
+                field: "sts.channels",
+                reason: format!("{} is not 1 (mono) or 2 (stereo)", self.channels),
             });
         }
         self.client_config(segment_duration)
@@ -139,7 +174,13 @@ impl StsSettings {
             source_language: self.source_language.clone(),
             target_language: self.target_language.clone(),
             voice_profile: self.voice_profile.clone(),
-            format: sts::AudioFormat::Aac,
+            format: match self.format {
+                StsAudioFormat::Aac => sts::AudioFormat::Aac,
+                StsAudioFormat::PcmS16le => sts::AudioFormat::PcmS16le {
+                    sample_rate_hz: self.sample_rate,
+                    channels: self.channels,
+                },
+            },
             chunk_duration: segment_duration,
             max_queue: self.max_queue,
             timeouts: sts::Timeouts {
@@ -167,6 +208,8 @@ impl StsSettings {
                     "timeouts.fragment" => "sts.fragment_timeout",
                     "timeouts.end" => "sts.end_timeout",
                     "chunk_duration" => "segment_duration",
+                    "format.sample_rate_hz" => "sts.sample_rate",
+                    "format.channels" => "sts.channels",
                     _ => "sts",
                 };
                 (key, reason)
@@ -216,15 +259,71 @@ mod tests {
     }
 
     #[test]
-    fn pcm_is_refused_naming_the_setting_and_what_is_supported() {
-        let settings = StsSettings {
+    fn pcm_asks_the_client_for_the_rate_and_channels() {
+        let defaults = StsSettings {
             format: StsAudioFormat::PcmS16le,
             ..StsSettings::new("http://sts:5000")
         };
-        let message = settings.validate(SIX).unwrap_err().to_string();
-        assert!(message.contains("sts.format"), "{message}");
-        assert!(message.contains("pcm_s16le"), "{message}");
-        assert!(message.contains("supported: aac"), "{message}");
+        defaults.validate(SIX).unwrap();
+        assert_eq!(
+            defaults.client_config(SIX).format,
+            sts::AudioFormat::PcmS16le {
+                sample_rate_hz: 16_000,
+                channels: 1
+            },
+            "16 kHz mono unless told"
+        );
+        let stereo = StsSettings {
+            sample_rate: 48_000,
+            channels: 2,
+            ..defaults
+        };
+        stereo.validate(SIX).unwrap();
+        assert_eq!(
+            stereo.client_config(SIX).format,
+            sts::AudioFormat::PcmS16le {
+                sample_rate_hz: 48_000,
+                channels: 2
+            }
+        );
+    }
+
+    #[test]
+    fn rates_and_channels_out_of_bounds_name_their_key() {
+        let pcm = |sample_rate, channels| StsSettings {
+            format: StsAudioFormat::PcmS16le,
+            sample_rate,
+            channels,
+            ..StsSettings::new("http://sts:5000")
+        };
+        for ok in [pcm(8_000, 1), pcm(22_050, 2), pcm(48_000, 1)] {
+            ok.validate(SIX).unwrap();
+        }
+        for (rate, channels, key) in [
+            (7_999, 1, "sts.sample_rate"),
+            (0, 1, "sts.sample_rate"),
+            (96_000, 1, "sts.sample_rate"),
+            (16_000, 0, "sts.channels"),
+            (16_000, 3, "sts.channels"),
+        ] {
+            assert_eq!(
+                field(pcm(rate, channels).validate(SIX)),
+                key,
+                "{rate} Hz x{channels}"
+            );
+        }
+        let message = pcm(4, 1).validate(SIX).unwrap_err().to_string();
+        assert!(
+            message.contains("sts.sample_rate") && message.contains("8000..=48000"),
+            "{message}"
+        );
+        // The figures are checked under aac too, where they wait unused.
+        let aac = StsSettings {
+            format: StsAudioFormat::Aac,
+            ..pcm(16_000, 5)
+        };
+        assert_eq!(field(aac.validate(SIX)), "sts.channels");
+        assert_eq!(aac.client_config(SIX).format, sts::AudioFormat::Aac);
     }
 
     #[test]
@@ -257,6 +356,7 @@ mod tests {
             "pcm_s16le".parse::<StsAudioFormat>().unwrap(),
             StsAudioFormat::PcmS16le
         );
-        assert!("opus".parse::<StsAudioFormat>().is_err());
+        let unknown = "opus".parse::<StsAudioFormat>().unwrap_err().to_string();
+        assert!(unknown.contains("'aac' or 'pcm_s16le'"), "{unknown}");
     }
 }

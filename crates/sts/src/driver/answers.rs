@@ -62,7 +62,7 @@ impl Driver {
         }
         let status = processed.status.unwrap_or_else(|| "success".into());
         let written = match &processed.dubbed_audio {
-            Some(audio) => dubbed::write(&entry.fragment, audio).await,
+            Some(audio) => dubbed::write(&entry.fragment, audio, self.config.announced()).await,
             None => Err(format!(
                 "fragment:processed (status {status:?}) carries no dubbed audio"
             )),

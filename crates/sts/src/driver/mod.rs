@@ -23,6 +23,7 @@ use crate::event::{EndSummary, StsEvent};
 use crate::fragment::{Fragment, fragment_id};
 use crate::ledger::{Entry, Ledger};
 use crate::payload;
+use crate::payload::pcm::PcmDecoder;
 use crate::protocol::{self, InitConfig, StreamInit};
 use crate::session::{self, Session};
 use crate::socketio::{Incoming, LinkError, packet};
@@ -56,6 +57,8 @@ pub(crate) struct Driver {
     commands_open: bool,
     events: UnboundedSender<StsEvent>,
     shared: Arc<Shared>,
+    /// For `pcm_s16le`; `start` refuses that format without one.
+    decoder: Option<Arc<dyn PcmDecoder>>,
     ledger: Ledger,
     end_by: Option<Instant>,
     connections: u32,
@@ -91,6 +94,7 @@ impl Driver {
         commands: UnboundedReceiver<Command>,
         events: UnboundedSender<StsEvent>,
         shared: Arc<Shared>,
+        decoder: Option<Arc<dyn PcmDecoder>>,
     ) -> Self {
         let ledger = Ledger::new(config.timeouts.fragment, config.error_retries);
         Self {
@@ -102,6 +106,7 @@ impl Driver {
             commands_open: true,
             events,
             shared,
+            decoder,
             ledger,
             end_by: None,
             connections: 0,
@@ -181,6 +186,7 @@ impl Driver {
     /// can keep taking submissions while it runs.
     fn open_session(&self) -> impl Future<Output = Result<Session, LinkError>> + use<> {
         let endpoint = self.endpoint.clone();
+        let (sample_rate_hz, channels) = self.config.announced();
         let init = packet::encode_event(
             protocol::STREAM_INIT,
             &StreamInit {
@@ -191,8 +197,8 @@ impl Driver {
                     target_language: &self.config.target_language,
                     voice_profile: &self.config.voice_profile,
                     format: self.config.format.wire_name(),
-                    sample_rate_hz: self.config.sample_rate_hz,
-                    channels: self.config.channels,
+                    sample_rate_hz,
+                    channels,
                     chunk_duration_ms: self.config.chunk_duration.as_millis() as u64,
                 },
             },
@@ -288,7 +294,15 @@ impl Driver {
                 break;
             }
             let entry = self.ledger.get(seq).expect("sendable fragments are held");
-            let text = match payload::load(&entry.fragment.path, self.config.format).await {
+            let fragment = &entry.fragment;
+            let loaded = payload::load(
+                &fragment.path,
+                fragment.duration,
+                self.config.format,
+                self.decoder.as_ref(),
+            )
+            .await;
+            let text = match loaded {
                 Ok(payload) => {
                     session::fragment_message(entry, &self.stream_id, self.config.format.wire_name(), payload)
                 }

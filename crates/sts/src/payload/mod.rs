@@ -2,11 +2,15 @@
 //! fragment is sent (never held in memory while it waits).
 
 pub(crate) mod adts;
+pub(crate) mod pcm;
 pub(crate) mod ts_demux;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::AudioFormat;
+use pcm::{PcmDecoder, PcmRequest};
 
 pub(crate) struct Payload {
     pub data: Vec<u8>,
@@ -34,30 +38,62 @@ pub(crate) enum PayloadError {
         #[source]
         source: adts::AdtsError,
     },
-    #[error("format {0} is not supported by this build")]
-    Unsupported(&'static str),
+    #[error("segment {path}: {source}")]
+    Pcm {
+        path: String,
+        #[source]
+        source: pcm::PcmError,
+    },
 }
 
-pub(crate) async fn load(path: &Path, format: AudioFormat) -> Result<Payload, PayloadError> {
-    if format != AudioFormat::Aac {
-        return Err(PayloadError::Unsupported(format.wire_name()));
-    }
+/// The payload of the segment at `path` (of `duration`) in `format`.
+pub(crate) async fn load(
+    path: &Path,
+    duration: Duration,
+    format: AudioFormat,
+    decoder: Option<&Arc<dyn PcmDecoder>>,
+) -> Result<Payload, PayloadError> {
     let shown = || path.display().to_string();
     let ts = tokio::fs::read(path).await.map_err(|source| PayloadError::Io {
         path: shown(),
         source,
     })?;
-    let data = ts_demux::adts_from_ts(&ts).map_err(|source| PayloadError::Demux {
-        path: shown(),
-        source,
-    })?;
-    let summary = adts::scan(&data).map_err(|source| PayloadError::Adts {
-        path: shown(),
-        source,
-    })?;
-    Ok(Payload {
-        data,
-        sample_rate_hz: summary.sample_rate_hz,
-        channels: summary.channels,
-    })
+    match format {
+        AudioFormat::Aac => {
+            let data = ts_demux::adts_from_ts(&ts).map_err(|source| PayloadError::Demux {
+                path: shown(),
+                source,
+            })?;
+            let summary = adts::scan(&data).map_err(|source| PayloadError::Adts {
+                path: shown(),
+                source,
+            })?;
+            Ok(Payload {
+                data,
+                sample_rate_hz: summary.sample_rate_hz,
+                channels: summary.channels,
+            })
+        }
+        AudioFormat::PcmS16le {
+            sample_rate_hz,
+            channels,
+        } => {
+            let request = PcmRequest {
+                sample_rate_hz,
+                channels,
+                duration,
+            };
+            let data = pcm::decode(decoder, ts, request)
+                .await
+                .map_err(|source| PayloadError::Pcm {
+                    path: shown(),
+                    source,
+                })?;
+            Ok(Payload {
+                data,
+                sample_rate_hz,
+                channels,
+            })
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! What the sts tests and benchmark share: the echo STS peer
 //! (`tools/sts-echo/echo.py`) as a child process, its Python environment,
-//! test segments made by ffmpeg, and event collection with deadlines.
+//! test segments made by ffmpeg, a PCM decoder on ffmpeg, and event
+//! collection with deadlines.
 //!
 //! Nothing here sleeps to wait: the peer is ready when it prints its port,
 //! a peer record is awaited as it is printed, and client events are read
@@ -15,7 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use sts::{EndSummary, Fragment, ReconnectPolicy, StsConfig, StsEvent, Timeouts};
+use sts::{
+    DecodeError, EndSummary, Fragment, PcmDecoder, PcmRequest, ReconnectPolicy, StsConfig, StsEvent, Timeouts,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -373,4 +376,65 @@ pub fn ffprobe(path: &Path) -> (String, u64) {
         .split_once(',')
         .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
     (codec.to_owned(), packets.parse().expect("packet count"))
+}
+
+/// The tests' [`PcmDecoder`]: ffmpeg, segment on stdin, PCM on stdout. The
+/// sts crate links no media framework, so its PCM path is tested with this
+/// one; the ingest's GStreamer decoder is tested in the ingest.
+pub struct FfmpegDecoder;
+
+impl PcmDecoder for FfmpegDecoder {
+    fn decode(&self, segment: Vec<u8>, request: PcmRequest) -> Result<Vec<u8>, DecodeError> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "mpegts", "-i", "pipe:0"])
+            .args(["-f", "s16le", "-c:a", "pcm_s16le"])
+            .args(["-ar", &request.sample_rate_hz.to_string()])
+            .args(["-ac", &request.channels.to_string(), "pipe:1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        // Written from another thread: ffmpeg's stdout must be read meanwhile.
+        let feeder = std::thread::spawn(move || stdin.write_all(&segment));
+        let output = child.wait_with_output()?;
+        let _ = feeder.join();
+        if !output.status.success() {
+            return Err(format!("ffmpeg: {}", String::from_utf8_lossy(&output.stderr).trim()).into());
+        }
+        Ok(output.stdout)
+    }
+}
+
+/// What ffprobe says of the first audio stream of `path`: codec, sample
+/// rate, channels and duration in seconds.
+pub fn probe_audio(path: &Path) -> (String, u32, u32, f64) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-of", "json"])
+        .args(["-show_entries", "stream=codec_name,sample_rate,channels,duration"])
+        .arg(path)
+        .output()
+        .expect("ffprobe (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let stream = &report["streams"][0];
+    let number = |key: &str| -> f64 {
+        match &stream[key] {
+            Value::String(s) => s.parse().unwrap_or_else(|_| panic!("{key}: {stream}")),
+            Value::Number(n) => n.as_f64().unwrap(),
+            _ => panic!("ffprobe gave no {key} for {}: {report}", path.display()),
+        }
+    };
+    (
+        stream["codec_name"].as_str().unwrap_or_default().to_owned(),
+        number("sample_rate") as u32,
+        number("channels") as u32,
+        number("duration"),
+    )
 }
