@@ -43,7 +43,7 @@ impl Ci {
             .unwrap_or_default();
         cmd!(
             sh,
-            "cargo run --quiet --locked -p harness --bin e2e -- --source {source} --server {server} --shard {shard} --junit {junit} {image...}"
+            "cargo run --quiet --locked -p e2e -- --source {source} --server {server} --shard {shard} --junit {junit} {image...}"
         )
         .env("CI", "true")
         .run()

@@ -33,7 +33,7 @@ pub fn testcontainers_smoke(sh: &Shell) -> Result<()> {
     let tag = image::DEFAULT_TAG;
     cmd!(
         sh,
-        "cargo run --quiet --locked -p harness --bin e2e -- --server mediamtx --mediamtx-image {tag} --tag smoke"
+        "cargo run --quiet --locked -p e2e -- --server mediamtx --mediamtx-image {tag} --tag smoke"
     )
     .run()
     .context("smoke scenarios through testcontainers")?;
@@ -84,7 +84,7 @@ pub fn compose_smoke(sh: &Shell) -> Result<()> {
         let server = format!("external=rtmp://127.0.0.1:{rtmp_port}");
         cmd!(
             sh,
-            "cargo run --quiet --locked -p harness --bin e2e -- --server {server} happy-path-fast"
+            "cargo run --quiet --locked -p e2e -- --server {server} happy-path-fast"
         )
         .run()
         .context("smoke scenario against the compose stack")
@@ -183,7 +183,7 @@ fn first_start_of(sh: &Shell, label: &str) -> Result<FirstStart> {
 /// the container the killed one left and say so.
 fn crash_leaves_nothing_behind(sh: &Shell, tag: &str) -> Result<()> {
     let e2e = "target/debug/e2e";
-    cmd!(sh, "cargo build --quiet --locked -p harness --bin e2e").run()?;
+    cmd!(sh, "cargo build --quiet --locked -p e2e").run()?;
     // Listening before the run starts, so its container's start is heard.
     let first_start = first_start_of(sh, PID_LABEL)?;
     let mut victim = Command::new(e2e)

@@ -30,19 +30,19 @@ impl Deps {
     }
 }
 
-struct Requirement {
+pub(crate) struct Requirement {
     what: &'static str,
     package: &'static str,
-    check: Check,
+    pub(crate) check: Check,
 }
 
-enum Check {
+pub(crate) enum Check {
     PkgConfig(&'static str),
     Element(&'static str),
     Program(&'static str),
 }
 
-const REQUIREMENTS: &[Requirement] = &[
+pub(crate) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         what: "pkg-config",
         package: "pkg-config",
@@ -97,6 +97,36 @@ const REQUIREMENTS: &[Requirement] = &[
         what: "element appsink",
         package: "gstreamer1.0-plugins-base",
         check: Check::Element("appsink"),
+    },
+    Requirement {
+        what: "element capsfilter",
+        package: "libgstreamer1.0-0",
+        check: Check::Element("capsfilter"),
+    },
+    Requirement {
+        what: "element appsrc",
+        package: "gstreamer1.0-plugins-base",
+        check: Check::Element("appsrc"),
+    },
+    Requirement {
+        what: "element tsdemux",
+        package: "gstreamer1.0-plugins-bad",
+        check: Check::Element("tsdemux"),
+    },
+    Requirement {
+        what: "element faad",
+        package: "gstreamer1.0-plugins-bad",
+        check: Check::Element("faad"),
+    },
+    Requirement {
+        what: "element audioconvert",
+        package: "gstreamer1.0-plugins-base",
+        check: Check::Element("audioconvert"),
+    },
+    Requirement {
+        what: "element audioresample",
+        package: "gstreamer1.0-plugins-base",
+        check: Check::Element("audioresample"),
     },
     Requirement {
         what: "ffmpeg",

@@ -26,9 +26,7 @@ impl E2e {
         // The suite's exit code is the answer (1: a scenario failed, 2: the
         // scenarios are invalid, 130: interrupted); pass it through as is.
         let status = std::process::Command::new("cargo")
-            .args([
-                "run", "--quiet", "--locked", "-p", "harness", "--bin", "e2e", "--",
-            ])
+            .args(["run", "--quiet", "--locked", "-p", "e2e", "--"])
             .args(&self.args)
             .current_dir(sh.current_dir())
             .status()
@@ -48,11 +46,7 @@ pub const SCHEMA_PATH: &str = "scenarios/scenario.schema.json";
 
 impl Schema {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let schema = cmd!(
-            sh,
-            "cargo run --quiet --locked -p harness --bin e2e -- --print-schema"
-        )
-        .read()?;
+        let schema = cmd!(sh, "cargo run --quiet --locked -p e2e -- --print-schema").read()?;
         let schema = schema + "\n";
         if self.check {
             let committed = sh.read_file(SCHEMA_PATH).unwrap_or_default();
@@ -73,12 +67,9 @@ pub struct Fixtures {}
 
 impl Fixtures {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        cmd!(
-            sh,
-            "cargo run --quiet --locked -p harness --bin e2e -- --build-fixtures"
-        )
-        .run()
-        .context("building fixtures")
+        cmd!(sh, "cargo run --quiet --locked -p e2e -- --build-fixtures")
+            .run()
+            .context("building fixtures")
     }
 }
 

@@ -40,7 +40,7 @@ pub fn build(sh: &Shell, tag: &str) -> Result<()> {
     // scripts and proc-macros, which must stay dynamic.
     cmd!(
         sh,
-        "cargo build --release --locked -p rtmp-server --target {triple}"
+        "cargo build --release --locked -p rtmp-server-cli --target {triple}"
     )
     .env("RUSTFLAGS", "-C target-feature=+crt-static")
     .run()

@@ -15,6 +15,7 @@ mod image;
 mod mutants;
 mod sts_peer;
 mod test;
+mod tidy;
 mod tools;
 
 use anyhow::Result;

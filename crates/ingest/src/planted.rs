@@ -7,6 +7,7 @@ use crate::media::MediaBuffer;
 #[cfg(feature = "planted-faults")]
 use crate::media::MediaKind;
 
+#[cfg(feature = "planted-faults")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Cuts land one picture after each keyframe, so segments start on a

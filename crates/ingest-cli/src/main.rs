@@ -55,7 +55,8 @@ struct Args {
     /// STS voice profile
     #[arg(long, value_name = "NAME")]
     sts_voice_profile: Option<String>,
-    /// Audio sent to the STS: aac (pcm_s16le is not supported yet)
+    /// Audio sent to the STS: aac, or pcm_s16le (rate and channels from
+    /// the file or INGEST_STS_SAMPLE_RATE / INGEST_STS_CHANNELS)
     #[arg(long, value_name = "FORMAT")]
     sts_format: Option<StsAudioFormat>,
     /// Print events as JSON lines

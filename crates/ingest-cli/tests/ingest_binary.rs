@@ -1,5 +1,6 @@
 //! The `ingest` binary as a user runs it: exit codes, event lines, Ctrl-C.
 
+#[path = "../../ingest/tests/support/mod.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader};
