@@ -215,7 +215,9 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
 }
 
 pub fn path_of(stream_id: &str) -> String {
-    format!("live/{stream_id}/in")
+    ingest::StreamId::parse(stream_id)
+        .expect("the bench makes valid stream ids")
+        .input_path(ingest::DEFAULT_APP_PATH)
 }
 
 /// Waits (on the server's change notifications) until every path has one

@@ -168,14 +168,7 @@ pub struct Report {
     pub publisher_failures: Vec<String>,
 }
 
-/// The value at percentile `p` of an ascending slice (nearest rank).
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
+pub use media_tools::percentile;
 
 fn result_of(observation: &StreamObservation) -> RunResult {
     if observation.timed_out {
@@ -511,15 +504,6 @@ pub fn unmet(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_pick_ranks() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 99.0), Some(99.0));
-        assert_eq!(percentile(&v, 50.0), Some(50.0));
-        assert_eq!(percentile(&[5.0], 99.0), Some(5.0));
-        assert_eq!(percentile(&[], 99.0), None);
-    }
 
     #[test]
     fn budgets_are_checked_on_the_worst_figure() {

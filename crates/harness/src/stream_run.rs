@@ -237,7 +237,9 @@ impl StreamPlan<'_> {
     }
 
     fn path(&self) -> String {
-        format!("live/{}/in", self.stream_id)
+        StreamId::parse(&self.stream_id)
+            .expect("the harness makes valid stream ids")
+            .input_path(ingest::DEFAULT_APP_PATH)
     }
 
     /// Publish windows: one, or two around a restart or takeover, which

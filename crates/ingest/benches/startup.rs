@@ -20,8 +20,7 @@ const TRIALS: u32 = 12;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    media_tools::percentile(sorted, p).expect("samples were taken")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -128,7 +128,7 @@ mod defaults {
         DEFAULT_RTMP_PORT
     }
     pub fn app_path() -> String {
-        "live".into()
+        crate::DEFAULT_APP_PATH.into()
     }
     pub fn segment_duration() -> Duration {
         Duration::from_secs(6)

@@ -56,3 +56,6 @@ pub use rtmp_url::RtmpUrl;
 pub use runner::{RunSummary, Stopper, WorkerHandle, WorkerRunner};
 pub use segmenter::SegmentEnd;
 pub use stream_id::StreamId;
+
+/// MediaMTX's application for inputs: streams are `live/<id>/in`.
+pub const DEFAULT_APP_PATH: &str = "live";

@@ -86,8 +86,7 @@ impl RtmpUrl {
 
     /// The MediaMTX input URL of a stream: `rtmp://{host}:{port}/{app}/{id}/in`.
     pub fn for_stream(host: &str, port: u16, app_path: &str, id: &StreamId) -> Result<Self, ConfigError> {
-        let app = app_path.trim_matches('/');
-        Self::parse(&format!("rtmp://{host}:{port}/{app}/{id}/in"))
+        Self::parse(&format!("rtmp://{host}:{port}/{}", id.input_path(app_path)))
     }
 
     /// The same URL (credentials, path and query kept) through a relay at

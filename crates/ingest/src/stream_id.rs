@@ -41,6 +41,12 @@ impl StreamId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The stream's input path on MediaMTX, `{app_path}/{id}/in` (the
+    /// only place it is spelt out; `app_path` without its slashes).
+    pub fn input_path(&self, app_path: &str) -> String {
+        format!("{}/{}/in", app_path.trim_matches('/'), self.0)
+    }
 }
 
 impl fmt::Display for StreamId {
@@ -67,6 +73,13 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+
+    #[test]
+    fn the_input_path_is_app_id_in() {
+        let id = StreamId::parse("cam-1").unwrap();
+        assert_eq!(id.input_path("live"), "live/cam-1/in");
+        assert_eq!(id.input_path("/a/b/"), "a/b/cam-1/in");
+    }
 
     #[rstest]
     #[case("abc")]

@@ -13,6 +13,7 @@ pub mod publisher;
 pub mod raw_publisher;
 pub mod rtmp_client;
 pub mod scripted_server;
+pub mod stats;
 
 pub use error::ToolError;
 pub use feed::{Feed, LEAD_IN_MS, Window};
@@ -22,3 +23,4 @@ pub use publisher::{FAST_SPEED, Pace, Progress, PublishOptions, Publisher};
 pub use raw_publisher::RawPublisher;
 pub use rtmp_client::{ClientError, Received, RtmpPlayer, RtmpPublisher};
 pub use scripted_server::{Script, ScriptedServer};
+pub use stats::percentile;

@@ -33,8 +33,7 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    media_tools::percentile(sorted, p).expect("samples were taken")
 }
 
 fn line(name: &str, mut values: Vec<f64>, target: Option<f64>) -> bool {

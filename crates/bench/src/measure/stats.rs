@@ -31,10 +31,9 @@ impl Percentiles {
     }
 }
 
-/// The smallest sample with at least `p` percent of the samples at or below it.
+/// Called with samples only (`of` returns `None` for none).
 fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    media_tools::percentile(sorted, p).expect("at least one sample")
 }
 
 #[cfg(test)]
