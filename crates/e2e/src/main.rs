@@ -163,7 +163,7 @@ async fn run(args: Args) -> Result<ExitCode> {
                 })
             })
             .collect();
-        print!("{}", harness::nginx::config(listen, &args.nginx_module, &ids));
+        print!("{}", harness::nginx_config(listen, &args.nginx_module, &ids));
         return Ok(ExitCode::SUCCESS);
     }
     if args.list {
@@ -225,7 +225,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     // starts, so an interrupt at any point still tears everything down.
     let mut interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("listening for Ctrl-C")?;
-    let run_dir = harness::artifacts::run_dir(&suite.root);
+    let run_dir = harness::run_dir(&suite.root);
     let server = Arc::new(
         args.server
             .start(

@@ -184,7 +184,6 @@ fn load_media(recipe: &FixtureRecipe, path: &Path) -> Result<FixtureMedia, Harne
         message: "the fixture is not an FLV file".to_owned(),
     })?;
     Ok(FixtureMedia {
-        path: path.to_owned(),
         tags,
         audio_frame_ms: recipe.audio_frame_ms(),
         video_frame_s: 1.0 / f64::from(recipe.fps.max(1)),

@@ -36,7 +36,6 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// A fixture's media, read once per scenario.
 #[derive(Debug, Clone)]
 pub struct FixtureMedia {
-    pub path: PathBuf,
     pub tags: Vec<FlvTag>,
     /// Length of one audio frame in ms (1024 samples).
     pub audio_frame_ms: f64,
@@ -202,13 +201,12 @@ impl StreamPlan<'_> {
         let id = StreamId::parse(&self.stream_id)?;
         let mut config = WorkerConfig::new(id);
         let ingest = &self.scenario.ingest;
-        config.url = Some(
-            match (&ingest.url, faults.and_then(|f| f.kit.authority(Side::Ingest))) {
-                (Some(url), _) => url.replace("{server}", self.server.authority()),
-                (None, Some(proxy)) => format!("rtmp://{proxy}/{}", self.path()),
-                (None, None) => self.server.url(&self.path()),
-            },
-        );
+        let url = match (&ingest.url, faults.and_then(|f| f.kit.authority(Side::Ingest))) {
+            (Some(url), _) => url.replace("{server}", self.server.authority()),
+            (None, Some(proxy)) => format!("rtmp://{proxy}/{}", self.path()),
+            (None, None) => self.server.url(&self.path()),
+        };
+        config.url = Some(ingest::RtmpUrl::parse(&url)?);
         config.output_dir = self.dir.join("segments");
         config.source = self.source;
         if let Some(d) = ingest.segment_duration {

@@ -62,7 +62,7 @@ fn material() -> Result<Arc<Material>, String> {
     static MATERIAL: OnceLock<Result<Arc<Material>, String>> = OnceLock::new();
     MATERIAL
         .get_or_init(|| {
-            let cache = harness::catalog::workspace_root().join("fixtures").join(".cache");
+            let cache = harness::workspace_root().join("fixtures").join(".cache");
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -100,7 +100,7 @@ async fn planted_faults_make_the_suite_fail() {
         .expect("a second video segment");
     let broken = drop_first_video_access_unit(&std::fs::read(&target.path).unwrap());
     std::fs::write(&target.path, broken).unwrap();
-    let reprobed = harness::observe::probe_segments(observation).await;
+    let reprobed = harness::probe_segments(observation).await;
     let misaligned = Observed {
         dir: observed.dir.clone(),
         streams: vec![(observation.clone(), reprobed)],

@@ -86,7 +86,7 @@ pub struct WorkerConfig {
     pub stream_id: StreamId,
     /// Pull this URL instead of the one built from host, port and app path.
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<RtmpUrl>,
     #[serde(default = "defaults::segment_duration", with = "humantime_serde")]
     pub segment_duration: Duration,
     /// Capacity, in buffers, of each branch's queue and appsink. (flvdemux has
@@ -181,7 +181,7 @@ impl WorkerConfig {
         let mut config = Self::new(parsed.stream_id()?);
         config.mediamtx_host = parsed.host().to_owned();
         config.mediamtx_rtmp_port = parsed.port();
-        config.url = Some(url.to_owned());
+        config.url = Some(parsed);
         Ok(config)
     }
 
@@ -405,7 +405,7 @@ impl WorkerConfig {
     /// The URL to pull: `url` if set, else `rtmp://{host}:{port}/{app}/{stream_id}/in`.
     pub fn rtmp_url(&self) -> Result<RtmpUrl, ConfigError> {
         match &self.url {
-            Some(url) => RtmpUrl::parse(url),
+            Some(url) => Ok(url.clone()),
             None => RtmpUrl::for_stream(
                 &self.mediamtx_host,
                 self.mediamtx_rtmp_port,
@@ -562,7 +562,7 @@ mod tests {
             "{in_file}"
         );
         let mut direct = WorkerConfig::new(StreamId::parse("ok").unwrap());
-        direct.url = Some("rtmp://h/live/other/in".into());
+        direct.url = Some(RtmpUrl::parse("rtmp://h/live/other/in").unwrap());
         assert!(matches!(
             direct.validate(),
             Err(ConfigError::ConflictingStreamId { .. })

@@ -12,7 +12,10 @@ use crate::stream_id::StreamId;
 ///
 /// `Display` and `Debug` print the redacted form; only [`RtmpUrl::expose`]
 /// returns the URL with credentials, for handing to the source element.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// In a configuration file it is the URL as text, checked when read.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RtmpUrl {
     full: String,
     redacted: String,
@@ -22,6 +25,21 @@ pub struct RtmpUrl {
 }
 
 pub const DEFAULT_RTMP_PORT: u16 = 1935;
+
+impl TryFrom<String> for RtmpUrl {
+    type Error = ConfigError;
+    fn try_from(raw: String) -> Result<Self, ConfigError> {
+        Self::parse(&raw)
+    }
+}
+
+/// The URL as given, credentials included: a configuration written back
+/// must pull the same stream.
+impl From<RtmpUrl> for String {
+    fn from(url: RtmpUrl) -> String {
+        url.full
+    }
+}
 
 impl RtmpUrl {
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {

@@ -23,7 +23,7 @@ async fn refused_by(
     let id = world.stream_id("hostile");
     let server = ScriptedServer::start(script).await.unwrap();
     let mut config = world.worker_config(&id, source);
-    config.url = Some(server.url(&format!("live/{id}/in")));
+    config.url = Some(ingest::RtmpUrl::parse(&server.url(&format!("live/{id}/in"))).unwrap());
     config.reconnect.max_attempts = Some(1);
     tune(&mut config);
     let mut worker = spawn_once(config);
@@ -124,7 +124,7 @@ async fn random_bytes_are_refused_on_every_attempt_in_bounded_memory(
     let id = world.stream_id("noise");
     let server = ScriptedServer::start(Script::Raw(noise)).await.unwrap();
     let mut config = world.worker_config(&id, source);
-    config.url = Some(server.url(&format!("live/{id}/in")));
+    config.url = Some(ingest::RtmpUrl::parse(&server.url(&format!("live/{id}/in"))).unwrap());
     config.reconnect.max_attempts = Some(3);
     let before = memory_kib("VmRSS");
     let mut worker = spawn_once(config);

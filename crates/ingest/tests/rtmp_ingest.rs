@@ -277,7 +277,7 @@ async fn an_audio_codec_switch_mid_stream_is_an_error(
         .await
         .unwrap();
     let mut config = world.worker_config(&id, source);
-    config.url = Some(server.url(&format!("live/{id}/in")));
+    config.url = Some(ingest::RtmpUrl::parse(&server.url(&format!("live/{id}/in"))).unwrap());
     let mut worker = spawn_once(config);
     collect_events(&mut worker).await;
     let error = worker.wait().await.expect_err("the switch is an error");

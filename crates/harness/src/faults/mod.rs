@@ -14,7 +14,7 @@ pub mod proxy;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use plan::{CutKind, Fault, Side};
+pub use plan::{Fault, Side};
 pub use proxy::{FaultProxy, Flow};
 
 use crate::server::api::ApiClient;
@@ -215,6 +215,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::faults::proxy::CutKind;
 
     /// An echo server: what a proxy relays comes back.
     async fn echo() -> String {

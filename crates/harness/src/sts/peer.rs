@@ -1,11 +1,11 @@
 //! The echo STS peer (`tools/sts-echo/echo.py`) as a child process: started
 //! on a free loopback port with a scenario's knobs, waited for on its
-//! `listening on HOST:PORT` line, restarted on the same port, and its JSON
-//! records (what it received and answered) kept for the facts.
+//! `listening on HOST:PORT` line, and restarted on the same port. What it
+//! received and answered goes to its log file in the artifacts; the facts
+//! come from the ingest's side (events, manifest, files).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -25,21 +25,18 @@ pub struct StsPeer {
     port: u16,
     args: Vec<String>,
     log: PathBuf,
-    records: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl StsPeer {
     /// Starts the peer with `args` (its knobs), appending its records to
     /// `log`.
     pub async fn start(args: Vec<String>, log: &Path) -> Result<Self, HarnessError> {
-        let records = Arc::new(Mutex::new(Vec::new()));
-        let (child, port) = spawn(&args, None, log, records.clone()).await?;
+        let (child, port) = spawn(&args, None, log).await?;
         Ok(Self {
             child,
             port,
             args,
             log: log.to_owned(),
-            records,
         })
     }
 
@@ -52,14 +49,9 @@ impl StsPeer {
     /// would) and starts it again on the same port, with a fresh state.
     pub async fn restart(&mut self) -> Result<(), HarnessError> {
         let _ = self.child.kill().await;
-        let (child, _) = spawn(&self.args, Some(self.port), &self.log, self.records.clone()).await?;
+        let (child, _) = spawn(&self.args, Some(self.port), &self.log).await?;
         self.child = child;
         Ok(())
-    }
-
-    /// Every record the peer printed, over all its lives.
-    pub fn records(&self) -> Vec<serde_json::Value> {
-        self.records.lock().expect("peer records").clone()
     }
 
     pub async fn stop(&mut self) {
@@ -85,12 +77,7 @@ fn python() -> Result<PathBuf, HarnessError> {
     }
 }
 
-async fn spawn(
-    args: &[String],
-    port: Option<u16>,
-    log: &Path,
-    records: Arc<Mutex<Vec<serde_json::Value>>>,
-) -> Result<(Child, u16), HarnessError> {
+async fn spawn(args: &[String], port: Option<u16>, log: &Path) -> Result<(Child, u16), HarnessError> {
     let script = crate::catalog::workspace_root().join(SCRIPT);
     let python = python()?;
     let mut command = media_tools::child::command(&python.to_string_lossy());
@@ -121,13 +108,9 @@ async fn spawn(
         Ok(_) => return Err(HarnessError::StsPeer("exited before listening".to_owned())),
         Err(_) => return Err(HarnessError::StsPeer(format!("not listening within {STARTUP:?}"))),
     };
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(record) = serde_json::from_str(&line) {
-                records.lock().expect("peer records").push(record);
-            }
-        }
-    });
+    // Its records go to the --log file too; stdout is drained so that a
+    // full pipe never blocks the peer.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, port))
 }
 
