@@ -258,6 +258,19 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn in_a_file_it_is_the_url_as_text_checked_when_read() {
+        let url: RtmpUrl = serde_json::from_str(r#""rtmp://u:pw@h:1940/live/cam/in""#).unwrap();
+        assert_eq!(url.expose(), "rtmp://u:pw@h:1940/live/cam/in");
+        assert_eq!(
+            serde_json::to_string(&url).unwrap(),
+            r#""rtmp://u:pw@h:1940/live/cam/in""#,
+            "written back, it pulls the same stream"
+        );
+        let refused = serde_json::from_str::<RtmpUrl>(r#""rtmp://h/live/../x/in""#).unwrap_err();
+        assert!(refused.to_string().contains("invalid RTMP URL"), "{refused}");
+    }
+
     #[rstest]
     #[case("rtmp://localhost/live/abc/in", "localhost", 1935, "live/abc/in")]
     #[case("rtmp://10.0.0.5:1936/live/abc/in", "10.0.0.5", 1936, "live/abc/in")]
