@@ -317,10 +317,20 @@ impl MediaServer {
                 let failed = |e: testcontainers::TestcontainersError| {
                     HarnessError::Server(format!("restarting the {description} container: {e}"))
                 };
+                let began = Instant::now();
                 container.stop().await.map_err(failed)?;
                 container.start().await.map_err(failed)?;
                 if let Some(log) = &self.log {
                     follow_after_restart(container, log.clone());
+                    // Docker's port proxy accepts connections before the
+                    // server listens: the server's own listener line says
+                    // it is back.
+                    let listening = |line: &str| line.contains("[RTMP] started with listener");
+                    if log.wait_for(began, listening, CONTAINER_STARTUP).await.is_none() {
+                        return Err(HarnessError::Server(format!(
+                            "the restarted {description} container did not say it listens within {CONTAINER_STARTUP:?}"
+                        )));
+                    }
                 }
                 let host = container.get_host().await.map_err(failed)?;
                 let port = container.get_host_port_ipv4(RTMP_PORT).await.map_err(failed)?;
