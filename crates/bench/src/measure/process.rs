@@ -8,7 +8,11 @@
 //!   `ru_maxrss`: Linux folds the *parent's* RSS at the moment of exec into
 //!   it, so every child of a 70-MB bench would report at least 70 MB. A
 //!   high-water mark only grows, so sampling misses at most the growth of
-//!   the last [`SAMPLE_EVERY`] before exit.
+//!   the last interval before exit. The interval starts at
+//!   [`FIRST_SAMPLE_AFTER`] and doubles up to [`SAMPLE_EVERY`]: the first
+//!   read comes right after exec, when the new image has barely mapped
+//!   anything, and a child that lives less than one long interval must
+//!   still be read once it has grown.
 //! - Current RSS: `VmRSS` on demand ([`Process::rss_kib`]), for the soak's
 //!   RSS-over-time figure.
 //!
@@ -27,8 +31,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::sync::oneshot;
 
-/// How often a running child's `VmHWM` is read.
+/// How often a running child's `VmHWM` is read once it has run a while.
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+/// The first interval between reads; each next one is twice as long.
+const FIRST_SAMPLE_AFTER: Duration = Duration::from_millis(2);
 
 /// What the kernel accounted for a child once it was reaped.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,6 +160,7 @@ impl Drop for Process {
 fn reap(pid: libc::pid_t, reaped: &Mutex<bool>) -> Usage {
     let status_file = format!("/proc/{pid}/status");
     let mut peak_rss_kib = 0;
+    let mut interval = FIRST_SAMPLE_AFTER;
     loop {
         // SAFETY: zeroed siginfo is a valid out-parameter.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -177,7 +184,8 @@ fn reap(pid: libc::pid_t, reaped: &Mutex<bool>) -> Usage {
         {
             peak_rss_kib = peak_rss_kib.max(kib);
         }
-        std::thread::sleep(SAMPLE_EVERY);
+        std::thread::sleep(interval);
+        interval = (interval * 2).min(SAMPLE_EVERY);
     }
     let mut flag = reaped.lock().unwrap_or_else(|e| e.into_inner());
     let mut status = 0;
@@ -224,8 +232,9 @@ mod tests {
     async fn accounts_cpu_and_memory_of_a_child() {
         let dir = tempfile_dir();
         let mut command = Command::new("sh");
-        // Burn a little CPU so the figure is not zero.
-        command.args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"]);
+        // Burn a little CPU so the figure is not zero, for less time than
+        // one long sampling interval: a short life must still be read.
+        command.args(["-c", "i=0; while [ $i -lt 50000 ]; do i=$((i+1)); done"]);
         let mut process = Process::spawn(command, "sh", &dir.join("sh.log")).unwrap();
         let usage = process.wait().await.unwrap();
         assert!(usage.success);
