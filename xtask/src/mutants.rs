@@ -31,14 +31,17 @@ pub struct Mutants {
     args: Vec<String>,
 }
 
-/// The ingest's pure logic.
+/// The packages whose unit tests judge the mutants.
+const PACKAGES: [&str; 2] = ["ingest", "reconnect"];
+
+/// The ingest's pure logic, and the reconnect policy it runs by.
 pub const FILES: [&str; 6] = [
     "crates/ingest/src/segmenter.rs",
     "crates/ingest/src/timeline.rs",
     "crates/ingest/src/tracks.rs",
     "crates/ingest/src/rtmp_url.rs",
     "crates/ingest/src/stream_id.rs",
-    "crates/ingest/src/backoff.rs",
+    "crates/reconnect/src/policy.rs",
 ];
 
 /// cargo-mutants writes `mutants.out/` here.
@@ -48,8 +51,11 @@ impl Mutants {
     pub fn run(self, sh: &Shell) -> Result<()> {
         tools::MUTANTS.ensure(sh)?;
         let files = FILES.iter().flat_map(|f| ["--file", f]);
+        let packages = PACKAGES.iter().flat_map(|p| ["--package", p]);
         let status = Command::new("cargo")
-            .args(["mutants", "--package", "ingest", "--output", OUTPUT_DIR])
+            .arg("mutants")
+            .args(packages)
+            .args(["--output", OUTPUT_DIR])
             .args(["--jobs", &self.jobs.to_string()])
             .args(files)
             // `--lib` for the build as well as the test run (what follows

@@ -2,7 +2,8 @@
 //! `cargo xtask test`, as every test is):
 //! - a library carries no dependency only binaries use (clap, anyhow,
 //!   tracing-subscriber): those live in the `*-cli` crates and `e2e`;
-//! - the product libraries (ingest, rtmp-server, sts, rtmp-chunks) show no
+//! - the product libraries (ingest, rtmp-server, sts, rtmp-chunks,
+//!   reconnect) show no
 //!   internal module: their API is re-exported at the crate root, and a
 //!   public module only exists behind a feature (the planted faults);
 //! - `cargo xtask deps` checks for exactly the GStreamer elements the
@@ -17,7 +18,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     const BIN_ONLY: [&str; 3] = ["clap", "anyhow", "tracing-subscriber"];
-    const PRODUCT_LIBRARIES: [&str; 4] = ["ingest", "rtmp-server", "sts", "rtmp-chunks"];
+    const PRODUCT_LIBRARIES: [&str; 5] = ["ingest", "rtmp-server", "sts", "rtmp-chunks", "reconnect"];
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

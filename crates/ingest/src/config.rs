@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::backoff::ReconnectPolicy;
 use crate::dubbing::StsSettings;
 use crate::error::ConfigError;
 use crate::rtmp_url::{DEFAULT_RTMP_PORT, RtmpUrl};
 use crate::stream_id::StreamId;
+use reconnect::ReconnectPolicy;
 
 /// Prefix of the environment variables that override file settings, e.g.
 /// `INGEST_STREAM_ID=abc`, `INGEST_SEGMENT_DURATION=4s`,
@@ -36,6 +36,14 @@ const TEXT_SETTINGS: [&str; 11] = [
     "sts_voice_profile",
     "sts_format",
 ];
+
+/// A reader that arrives before the publisher is refused by MediaMTX, so
+/// while a stream is missing the ingest keeps asking: it must attach within
+/// 0.5 s of the stream becoming available (aim: 0.25 s), which bounds every
+/// default delay, jitter included, at this. That is four or five attempts a
+/// second against a server that refuses, a cost MediaMTX answers in
+/// microseconds.
+pub const MAX_ATTACH_DELAY: Duration = Duration::from_millis(250);
 
 /// Longer segments would mean hours of media held before a file appears.
 const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(3600);
@@ -430,6 +438,28 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_missing_stream_is_picked_up_within_a_quarter_second() {
+        // Worst case between the stream appearing and the next attempt is one
+        // full delay, with maximal jitter, however long the stream was missing.
+        let policy = WorkerConfig::new(StreamId::parse("abc").unwrap()).reconnect;
+        let worst = (1..1000).map(|a| policy.delay(a, 0.999_999)).max().unwrap();
+        assert!(worst <= MAX_ATTACH_DELAY, "{worst:?}");
+        let best = (1..1000).map(|a| policy.delay(a, 0.0)).min().unwrap();
+        assert!(best >= Duration::from_millis(80), "{best:?}");
+    }
+
+    #[test]
+    fn a_reconnect_policy_that_would_hammer_the_server_is_refused() {
+        let mut config = WorkerConfig::new(StreamId::parse("abc").unwrap());
+        config.reconnect.initial_delay = Duration::from_millis(1);
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.starts_with("invalid value for reconnect: initial_delay 1ms"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum ConfigError {
     InvalidStreamId { id: String, reason: String },
     #[error("invalid value for {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
+    #[error("invalid value for reconnect: {0}")]
+    Reconnect(#[from] reconnect::PolicyError),
     #[error("cannot read configuration file {path}: {reason}")]
     File { path: PathBuf, reason: String },
     #[error("{}:{line}:{column}: {reason}", path.display())]

@@ -14,7 +14,6 @@
 //! on the events path are also delivered to the STS (`dubbing`, on the
 //! `sts` crate), whose answers are recorded in the manifest.
 
-mod backoff;
 mod config;
 mod container;
 mod dubbing;
@@ -41,8 +40,7 @@ mod teardown;
 mod timeline;
 mod tracks;
 
-pub use backoff::{MAX_ATTACH_DELAY, MIN_DELAY, ReconnectPolicy};
-pub use config::{SourceElement, WorkerConfig};
+pub use config::{MAX_ATTACH_DELAY, SourceElement, WorkerConfig};
 pub use dubbing::{StsAudioFormat, StsSettings};
 pub use error::{ConfigError, ErrorKind, IngestError, StreamError};
 pub use events::WorkerEvent;

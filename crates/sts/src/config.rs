@@ -3,14 +3,24 @@
 
 use std::time::Duration;
 
-use crate::backoff::ReconnectPolicy;
 use crate::error::ConfigError;
+use reconnect::ReconnectPolicy;
 
 /// The Socket.IO path servers mount by default.
 const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 /// More than this many held fragments is minutes of audio: a sign the STS is
 /// gone, which the fragment timeout reports better than a longer queue.
 const MAX_QUEUE_LIMIT: usize = 4096;
+/// Every second the STS is unreachable is a second of dubbed audio late,
+/// so the client asks again within a few seconds however long it stays
+/// away; its many workers still spread out by the policy's jitter.
+const DEFAULT_RECONNECT: ReconnectPolicy = ReconnectPolicy {
+    initial_delay: Duration::from_millis(200),
+    max_delay: Duration::from_secs(5),
+    multiplier: 2.0,
+    jitter: 0.2,
+    max_attempts: None,
+};
 /// Beyond what any audio is recorded at: a figure above is a typo.
 const MAX_SAMPLE_RATE: u32 = 192_000;
 const MAX_CHANNELS: u8 = 8;
@@ -110,7 +120,7 @@ impl Default for StsConfig {
             chunk_duration: Duration::from_secs(6),
             max_queue: 16,
             error_retries: 1,
-            reconnect: ReconnectPolicy::default(),
+            reconnect: DEFAULT_RECONNECT,
             timeouts: Timeouts::default(),
         }
     }
@@ -186,7 +196,15 @@ impl StsConfig {
                 return invalid(field, "must be above zero".into());
             }
         }
-        self.reconnect.validate()
+        if self.reconnect.max_attempts.is_some() {
+            // Giving up would leave held fragments with no answer; they
+            // fail on time through `timeouts.fragment` instead.
+            return invalid(
+                "reconnect.max_attempts",
+                "the STS client keeps reconnecting while fragments fail on timeouts.fragment; expected it unset".into(),
+            );
+        }
+        Ok(self.reconnect.validate()?)
     }
 
     /// The rate and channel count `stream:init` announces: the decode
@@ -320,6 +338,35 @@ mod tests {
                 "{config:?}"
             );
         }
+    }
+
+    #[test]
+    fn reconnects_within_seconds_and_never_gives_up() {
+        let policy = StsConfig::default().reconnect;
+        let delays: Vec<u128> = (1..=7).map(|a| policy.delay(a, 0.5).as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000, 5000]);
+        let bounded = StsConfig {
+            reconnect: ReconnectPolicy {
+                max_attempts: Some(3),
+                ..DEFAULT_RECONNECT
+            },
+            ..StsConfig::new("http://127.0.0.1:1")
+        };
+        assert!(matches!(
+            bounded.validate(),
+            Err(ConfigError::InvalidField {
+                field: "reconnect.max_attempts",
+                ..
+            })
+        ));
+        let too_quick = StsConfig {
+            reconnect: ReconnectPolicy {
+                initial_delay: Duration::ZERO,
+                ..DEFAULT_RECONNECT
+            },
+            ..StsConfig::new("http://127.0.0.1:1")
+        };
+        assert!(matches!(too_quick.validate(), Err(ConfigError::Reconnect(_))));
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! as an [`crate::StsEvent`] with its reason instead, because the caller is
 //! a segmenter that must not stop for it.
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid STS url {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("invalid {field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
+    #[error("invalid reconnect: {0}")]
+    Reconnect(#[from] reconnect::PolicyError),
     #[error("{what} is not supported: {reason}")]
     Unsupported { what: &'static str, reason: String },
 }

@@ -152,7 +152,6 @@
 //! port, making its venv under `target/sts-echo-venv` when missing.
 
 // Modules stay private: the API is what the crate root re-exports.
-mod backoff;
 mod client;
 mod config;
 mod driver;
@@ -166,10 +165,10 @@ mod protocol;
 mod session;
 mod socketio;
 
-pub use backoff::ReconnectPolicy;
 pub use client::{StsClient, StsHandle};
 pub use config::{AudioFormat, StsConfig, Timeouts};
 pub use error::{ConfigError, StsError, SubmitError};
 pub use event::{EndSummary, StsEvent};
 pub use fragment::Fragment;
 pub use payload::pcm::{DecodeError, PcmDecoder, PcmRequest};
+pub use reconnect::ReconnectPolicy;

@@ -199,6 +199,8 @@ impl StsSettings {
                 ("sts.url", format!("'{url}' {reason}; expected http://host:port"))
             }
             sts::ConfigError::Unsupported { what, reason } => ("sts.url", format!("{what}: {reason}")),
+            // The ingest keeps the client's own policy; no setting of it is to blame.
+            sts::ConfigError::Reconnect(e) => ("sts", e.to_string()),
             sts::ConfigError::InvalidField { field, reason } => {
                 let key = match field {
                     "source_language" => "sts.source_language",
