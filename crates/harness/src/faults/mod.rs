@@ -105,86 +105,112 @@ impl FaultKit {
         api: Option<ApiClient>,
         path: String,
     ) {
-        let mut actions: Vec<(Duration, Action)> = Vec::new();
-        // A server restart is the stream run's to do: it owns the server.
-        for fault in faults
-            .iter()
-            .filter(|f| !matches!(f, Fault::RestartServer { .. }))
-        {
-            actions.push((fault.at(), Action::Begin(fault.clone())));
-            if let (Some(side), Some(lasting)) = (fault.side(), fault.lasting())
-                && !matches!(fault, Fault::Cut { .. })
-            {
-                actions.push((fault.at() + lasting, Action::End(side)));
-            }
-        }
+        let mut actions: Vec<(Duration, Action)> = faults.iter().flat_map(Action::schedule).collect();
         actions.sort_by_key(|(at, _)| *at);
         for (at, action) in actions {
             // The fault's schedule on the media clock is the subject here,
             // as pacing is for a publisher: not a wait for an event.
             tokio::time::sleep_until(tokio::time::Instant::from_std(release + at / speed.max(1))).await;
-            let what = self.apply(&action, api.as_ref(), &path).await;
+            let what = self.apply(action, api.as_ref(), &path).await;
             self.record(started, at, what);
         }
     }
 
-    async fn apply(&self, action: &Action, api: Option<&ApiClient>, path: &str) -> String {
-        let Action::Begin(fault) = action else {
-            let Action::End(side) = action else { unreachable!() };
-            if let Some(proxy) = self.proxy(*side) {
-                proxy.set_flow(Flow::Normal);
-            }
-            return format!("{side:?} connections flow normally again");
-        };
-        let proxy = fault.side().and_then(|s| self.proxy(s));
-        match (fault, proxy) {
-            (Fault::Cut { side, how, .. }, Some(p)) => {
-                p.cut(*how);
-                format!("cut the {side:?} connections ({how:?})")
-            }
-            (Fault::Stall { side, lasting, .. }, Some(p)) => {
-                p.set_flow(Flow::Stalled);
-                format!(
-                    "stalled the {side:?} connections for {}",
-                    lasting.map_or("ever".to_owned(), |d| format!("{d:?}"))
-                )
-            }
-            (
-                Fault::Throttle {
-                    side,
-                    bytes_per_second,
-                    lasting,
-                    ..
-                },
-                Some(p),
-            ) => {
-                p.set_flow(Flow::Throttled {
-                    bytes_per_second: *bytes_per_second,
-                });
-                format!("throttled the {side:?} connections to {bytes_per_second} B/s for {lasting:?}")
-            }
-            (
-                Fault::Slice {
-                    side, bytes, lasting, ..
-                },
-                Some(p),
-            ) => {
-                p.set_flow(Flow::Sliced { bytes: *bytes });
-                format!("sliced the {side:?} connections into {bytes}-byte writes for {lasting:?}")
-            }
-            (Fault::KickIngest { .. }, _) => kick_reader(api, path).await,
-            (Fault::RestartServer { .. }, _) => {
-                "a server restart is not the driver's to do (a harness bug)".to_owned()
-            }
-            (_, None) => "no proxy for this side (a harness bug)".to_owned(),
+    async fn apply(&self, action: Action, api: Option<&ApiClient>, path: &str) -> String {
+        match action {
+            Action::Kick => kick_reader(api, path).await,
+            Action::Cut { side, how } => match self.proxy(side) {
+                Some(proxy) => {
+                    proxy.cut(how);
+                    format!("cut the {side:?} connections ({how:?})")
+                }
+                None => no_proxy(side),
+            },
+            Action::Flow { side, flow, what } => match self.proxy(side) {
+                Some(proxy) => {
+                    proxy.set_flow(flow);
+                    what
+                }
+                None => no_proxy(side),
+            },
         }
     }
 }
 
+/// [`FaultKit::for_faults`] starts a proxy for every side a fault names,
+/// so this is recorded only if that promise is broken.
+fn no_proxy(side: Side) -> String {
+    format!("no proxy for the {side:?} side (a harness bug)")
+}
+
+/// What the driver does at one media time.
 #[derive(Debug, Clone)]
 enum Action {
-    Begin(Fault),
-    End(Side),
+    Cut {
+        side: Side,
+        how: plan::CutKind,
+    },
+    /// Stall, throttle, slice, and the return to normal when one is over.
+    Flow {
+        side: Side,
+        flow: Flow,
+        what: String,
+    },
+    Kick,
+}
+
+impl Action {
+    /// What the driver plays for `fault`: its start and, for one that lasts,
+    /// its end. A server restart has none: the stream run owns the server.
+    fn schedule(fault: &Fault) -> Vec<(Duration, Action)> {
+        let flow = |side, flow, what| Action::Flow { side, flow, what };
+        let begin = match fault {
+            Fault::RestartServer { .. } => return Vec::new(),
+            Fault::KickIngest { .. } => Action::Kick,
+            Fault::Cut { side, how, .. } => Action::Cut {
+                side: *side,
+                how: *how,
+            },
+            Fault::Stall { side, lasting, .. } => flow(
+                *side,
+                Flow::Stalled,
+                format!(
+                    "stalled the {side:?} connections for {}",
+                    lasting.map_or("ever".to_owned(), |d| format!("{d:?}"))
+                ),
+            ),
+            Fault::Throttle {
+                side,
+                bytes_per_second,
+                lasting,
+                ..
+            } => flow(
+                *side,
+                Flow::Throttled {
+                    bytes_per_second: *bytes_per_second,
+                },
+                format!("throttled the {side:?} connections to {bytes_per_second} B/s for {lasting:?}"),
+            ),
+            Fault::Slice {
+                side, bytes, lasting, ..
+            } => flow(
+                *side,
+                Flow::Sliced { bytes: *bytes },
+                format!("sliced the {side:?} connections into {bytes}-byte writes for {lasting:?}"),
+            ),
+        };
+        let mut actions = vec![(fault.at(), begin)];
+        if let (Action::Flow { side, .. }, Some(lasting)) = (&actions[0].1, fault.lasting()) {
+            let side = *side;
+            let normal = flow(
+                side,
+                Flow::Normal,
+                format!("{side:?} connections flow normally again"),
+            );
+            actions.push((fault.at() + lasting, normal));
+        }
+        actions
+    }
 }
 
 /// Kicks the connection reading `path` through the server's API.
@@ -216,6 +242,38 @@ mod tests {
 
     use super::*;
     use crate::faults::proxy::CutKind;
+
+    #[test]
+    fn the_driver_plays_each_fault_from_its_start_to_its_end_and_leaves_restarts_alone() {
+        let faults: Vec<Fault> = serde_yaml::from_str(
+            "- {do: stall, at: 8s, side: ingest, for: 5s}\n\
+             - {do: stall, at: 9s, side: publisher}\n\
+             - {do: cut, at: 3s, side: publisher, back_after: 2s}\n\
+             - {do: restart_server, at: 4s}\n\
+             - {do: kick_ingest, at: 10s}\n",
+        )
+        .unwrap();
+        let played: Vec<(u64, String)> = faults
+            .iter()
+            .flat_map(Action::schedule)
+            .map(|(at, action)| {
+                let what = match action {
+                    Action::Cut { side, how } => format!("cut {side:?} {how:?}"),
+                    Action::Flow { side, flow, .. } => format!("{flow:?} {side:?}"),
+                    Action::Kick => "kick".to_owned(),
+                };
+                (at.as_secs(), what)
+            })
+            .collect();
+        let expected = [
+            (8, "Stalled Ingest"),
+            (13, "Normal Ingest"),
+            (9, "Stalled Publisher"),
+            (3, "cut Publisher Fin"),
+            (10, "kick"),
+        ];
+        assert_eq!(played, expected.map(|(at, what)| (at, what.to_owned())));
+    }
 
     /// An echo server: what a proxy relays comes back.
     async fn echo() -> String {
