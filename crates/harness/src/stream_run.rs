@@ -59,8 +59,9 @@ type SharedPeer = Arc<tokio::sync::Mutex<crate::sts::StsPeer>>;
 struct Faults {
     kit: Arc<FaultKit>,
     driver: Option<tokio::task::JoinHandle<()>>,
-    /// Media time 0: when the first publish was released.
-    released: Option<Instant>,
+    /// Media time 0, once the first publish is released (set by
+    /// [`Ingest::released`]).
+    media_zero: tokio::sync::watch::Receiver<Option<Instant>>,
     /// A server restart still to do (its media time).
     restart_at: Option<Duration>,
 }
@@ -68,8 +69,9 @@ struct Faults {
 impl Faults {
     /// When media time `at` comes, the first publish's release being 0.
     fn instant_of(&self, at: Duration, speed: u32) -> Option<tokio::time::Instant> {
-        self.released
-            .map(|r| tokio::time::Instant::from_std(r + at / speed.max(1)))
+        self.media_zero
+            .borrow()
+            .map(|zero| tokio::time::Instant::from_std(zero + at / speed.max(1)))
     }
 }
 
@@ -140,15 +142,28 @@ struct Ingest {
     finished: bool,
     connected: bool,
     disconnects: usize,
-    /// Told when the first publish is released (media time 0).
-    on_release: Option<tokio::sync::oneshot::Sender<Instant>>,
+    /// Media time 0: when the first publish was released. The one record
+    /// of it; faults and the STS restart read or await it.
+    media_zero: tokio::sync::watch::Sender<Option<Instant>>,
 }
 
 impl Ingest {
-    fn released(&mut self) {
-        if let Some(tell) = self.on_release.take() {
-            let _ = tell.send(Instant::now());
-        }
+    /// A publish was released to the ingest; the first release is media
+    /// time 0, which later ones keep. Returns media time 0.
+    fn released(&mut self) -> Instant {
+        let now = Instant::now();
+        let mut zero = now;
+        self.media_zero.send_if_modified(|set| match set {
+            Some(earlier) => {
+                zero = *earlier;
+                false
+            }
+            None => {
+                *set = Some(now);
+                true
+            }
+        });
+        zero
     }
 
     /// Whether the ingest is on the path for publish `index`: connected
@@ -296,11 +311,12 @@ impl StreamPlan<'_> {
         };
         let windows = self.fixture.map(|f| self.windows(f)).unwrap_or_default();
         let restarts = windows.len() > 1;
+        let (media_zero, media_zero_seen) = tokio::sync::watch::channel(None);
         let mut faults = match FaultKit::for_faults(&self.scenario.faults, self.server.authority()).await {
             Ok(kit) => kit.map(|kit| Faults {
                 kit,
                 driver: None,
-                released: None,
+                media_zero: media_zero_seen,
                 restart_at: self.scenario.faults.iter().find_map(|f| match f {
                     crate::faults::Fault::RestartServer { at, .. } => Some(*at),
                     _ => None,
@@ -323,10 +339,24 @@ impl StreamPlan<'_> {
         // A fault that can end the ingest's connection must not end the
         // run: the worker reconnects, and is stopped once the stream is over.
         let reconnects = restarts || self.scenario.faults.iter().any(|f| f.may_lose_media());
-        let sts_url = match (&self.scenario.sts, &sts_peer) {
-            (Some(_), Some(peer)) => Some(peer.lock().await.url()),
-            (Some(_), None) => Some(format!("http://127.0.0.1:{}", crate::sts::peer::closed_port())),
-            (None, _) => None,
+        // An `sts:` block without a peer is an STS down for the whole
+        // stream: a port that refuses, held until the run is over.
+        let sts_down = match (&self.scenario.sts, &sts_peer) {
+            (Some(_), None) => match media_tools::RefusingPort::bind() {
+                Ok(port) => Some(port),
+                Err(e) => {
+                    observation
+                        .publisher_failures
+                        .push(format!("cannot hold a refusing port for the absent STS: {e}"));
+                    return observation;
+                }
+            },
+            _ => None,
+        };
+        let sts_url = match (&self.scenario.sts, &sts_peer, &sts_down) {
+            (Some(_), Some(peer), _) => Some(peer.lock().await.url()),
+            (Some(_), None, Some(down)) => Some(down.http_url()),
+            _ => None,
         };
         let spawned = self.worker_config(faults.as_ref(), sts_url).and_then(|config| {
             WorkerRunner::new(config)
@@ -346,7 +376,7 @@ impl StreamPlan<'_> {
             finished: false,
             connected: false,
             disconnects: 0,
-            on_release: None,
+            media_zero,
         };
         let sts_restart = self.schedule_sts_restart(&sts_peer, &mut ingest);
 
@@ -433,12 +463,11 @@ impl StreamPlan<'_> {
     ) -> Option<tokio::task::JoinHandle<Option<crate::faults::FaultRecord>>> {
         let at = self.scenario.sts.as_ref()?.restart_at?;
         let peer = peer.clone()?;
-        let (tell, released) = tokio::sync::oneshot::channel();
-        ingest.on_release = Some(tell);
+        let mut media_zero = ingest.media_zero.subscribe();
         let speed = self.scenario.publish.pace.speed().max(1);
         let started = ingest.started;
         Some(tokio::spawn(async move {
-            let released = released.await.ok()?;
+            let released = (*media_zero.wait_for(Option::is_some).await.ok()?)?;
             // When the STS goes down is the scenario's subject.
             tokio::time::sleep_until(tokio::time::Instant::from_std(released + at / speed)).await;
             let what = match peer.lock().await.restart().await {
@@ -495,18 +524,25 @@ impl StreamPlan<'_> {
         faults.kit.record(started, at, what);
     }
 
-    /// Starts playing the faults at the first release (media time 0).
-    fn start_faults(&self, index: usize, faults: &mut Option<Faults>, started: Instant) {
+    /// Releases publish `index` to the ingest; the first release starts
+    /// media time and the faults played on it.
+    fn release(
+        &self,
+        index: usize,
+        publisher: &mut Publishing,
+        ingest: &mut Ingest,
+        faults: &mut Option<Faults>,
+    ) {
+        publisher.release();
+        let media_zero = ingest.released();
         let Some(faults) = faults.as_mut().filter(|f| index == 0 && f.driver.is_none()) else {
             return;
         };
-        let released = Instant::now();
-        faults.released = Some(released);
         let driver = faults.kit.clone().drive(
             self.scenario.faults.clone(),
-            released,
+            media_zero,
             self.scenario.publish.pace.speed(),
-            started,
+            ingest.started,
             self.server.api().cloned(),
             self.path(),
         );
@@ -603,18 +639,14 @@ impl StreamPlan<'_> {
                     ));
                     if ingest.attached_for(index) && !self.server_word() {
                         phase.attach_ms = Some(0.0);
-                        publisher.release();
-                        self.start_faults(index, faults, ingest.started);
-                        ingest.released();
+                        self.release(index, &mut publisher, ingest, faults);
                         gate = Gate::Released;
                     }
                 }
                 word = &mut reading, if gate == Gate::Reader => match word {
                     Word::Said { at, .. } => {
                         phase.attach_ms = Some(millis(at.saturating_duration_since(timed_from)));
-                        publisher.release();
-                        self.start_faults(index, faults, ingest.started);
-                        ingest.released();
+                        self.release(index, &mut publisher, ingest, faults);
                         gate = Gate::Released;
                     }
                     // Decided by the ingest's own `connected` event instead.
@@ -639,9 +671,7 @@ impl StreamPlan<'_> {
                         if gate == Gate::Reader && !self.server_word() && ingest.attached_for(index) =>
                     {
                         phase.attach_ms = Some(millis(timed_from.elapsed()));
-                        publisher.release();
-                        self.start_faults(index, faults, ingest.started);
-                        ingest.released();
+                        self.release(index, &mut publisher, ingest, faults);
                         gate = Gate::Released;
                     }
                     Some(WorkerEvent::TracksValidated(_)) if !first_media => {

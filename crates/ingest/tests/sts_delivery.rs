@@ -4,7 +4,7 @@
 
 mod support;
 // The sts crate's peer support: the echo peer as a child process on a free
-// port, its venv, and `closed_port`; shared rather than copied.
+// port and its venv; shared rather than copied.
 #[path = "../../sts/tests/support/mod.rs"]
 mod sts_peer;
 
@@ -255,10 +255,12 @@ async fn with_the_sts_down_segmenting_goes_on_and_fragments_fail_in_bounded_time
     let id = world.stream_id("nosts");
     let fixture = fixture(&small_recipe("sts-12s", 12.0)).await;
     let mut config = world.worker_config(&id, SourceElement::Rtmpsrc);
+    // Held to the test's end: the STS stays down, and no other test takes the port.
+    let down = media_tools::RefusingPort::bind().unwrap();
     config.sts = Some(StsSettings {
         fragment_timeout: Duration::from_secs(2),
         end_timeout: Duration::from_secs(2),
-        ..StsSettings::new(format!("http://127.0.0.1:{}", sts_peer::closed_port()))
+        ..StsSettings::new(down.http_url())
     });
     let mut worker = spawn_once(config);
     let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use sts::{ReconnectPolicy, StsClient, StsConfig, StsEvent, SubmitError, Timeouts};
-use support::{EchoPeer, closed_port, config, end_and_collect, failed, max_in_flight, processed, segments};
+use support::{EchoPeer, config, end_and_collect, failed, max_in_flight, processed, segments};
 
 fn disconnects(events: &[StsEvent]) -> Vec<String> {
     events
@@ -119,7 +119,9 @@ async fn an_sts_refusing_at_first_is_retried_with_backoff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sts_down_for_the_whole_stream_fails_everything_on_time() {
-    let url = format!("http://127.0.0.1:{}", closed_port());
+    // Held to the test's end: the STS stays down, and no other test takes the port.
+    let down = media_tools::RefusingPort::bind().unwrap();
+    let url = down.http_url();
     let dir = tempfile::tempdir().unwrap();
     let config = StsConfig {
         max_queue: 3,

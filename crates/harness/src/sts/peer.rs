@@ -123,12 +123,6 @@ fn listening_port(line: &str) -> Option<u16> {
         .ok()
 }
 
-/// A loopback port nothing listens on: bound, then closed.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    listener.local_addr().expect("its address").port()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

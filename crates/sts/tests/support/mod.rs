@@ -207,12 +207,6 @@ impl EchoPeer {
     }
 }
 
-/// A port on which nothing listens: bound, read, released.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 /// The tests' configuration: quick backoff, generous deadlines.
 pub fn config(url: &str) -> StsConfig {
     StsConfig {
