@@ -1,7 +1,7 @@
-//! `cargo xtask mutants`: mutation testing of the ingest's pure logic with
-//! cargo-mutants. Each mutant (an operator swapped, a function body
-//! replaced, a condition negated) is built and the ingest's unit tests run
-//! against it; a mutant the tests still pass is behaviour nothing pins.
+//! `cargo xtask mutants`: mutation testing of the ingest's pure logic and
+//! its reconnect policy with cargo-mutants. Each mutant (an operator
+//! swapped, a function body replaced, a condition negated) is built and the
+//! unit tests of the ingest and of `reconnect` run against it; a mutant the tests still pass is behaviour nothing pins.
 //!
 //! Only the files free of I/O and GStreamer are mutated, and only the unit
 //! tests (`--lib`) judge them: a mutant costs a build and a second of tests,

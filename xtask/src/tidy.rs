@@ -3,9 +3,9 @@
 //! - a library carries no dependency only binaries use (clap, anyhow,
 //!   tracing-subscriber): those live in the `*-cli` crates and `e2e`;
 //! - the product libraries (ingest, rtmp-server, sts, rtmp-chunks,
-//!   reconnect) show no
-//!   internal module: their API is re-exported at the crate root, and a
-//!   public module only exists behind a feature (the planted faults);
+//!   reconnect) show no internal module: their API is re-exported at the
+//!   crate root, and a public module only exists behind a feature (the
+//!   planted faults);
 //! - `cargo xtask deps` checks for exactly the GStreamer elements the
 //!   ingest builds its pipelines from.
 //!

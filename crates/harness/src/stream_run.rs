@@ -341,9 +341,11 @@ impl StreamPlan<'_> {
         let reconnects = restarts || self.scenario.faults.iter().any(|f| f.may_lose_media());
         // An `sts:` block without a peer is an STS down for the whole
         // stream: a port that refuses, held until the run is over.
-        let sts_down = match (&self.scenario.sts, &sts_peer) {
+        let mut sts_down = None;
+        let sts_url = match (&self.scenario.sts, &sts_peer) {
+            (Some(_), Some(peer)) => Some(peer.lock().await.url()),
             (Some(_), None) => match media_tools::RefusingPort::bind() {
-                Ok(port) => Some(port),
+                Ok(port) => Some(sts_down.insert(port).http_url()),
                 Err(e) => {
                     observation
                         .publisher_failures
@@ -351,12 +353,7 @@ impl StreamPlan<'_> {
                     return observation;
                 }
             },
-            _ => None,
-        };
-        let sts_url = match (&self.scenario.sts, &sts_peer, &sts_down) {
-            (Some(_), Some(peer), _) => Some(peer.lock().await.url()),
-            (Some(_), None, Some(down)) => Some(down.http_url()),
-            _ => None,
+            (None, _) => None,
         };
         let spawned = self.worker_config(faults.as_ref(), sts_url).and_then(|config| {
             WorkerRunner::new(config)

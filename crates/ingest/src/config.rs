@@ -45,6 +45,16 @@ const TEXT_SETTINGS: [&str; 11] = [
 /// microseconds.
 pub const MAX_ATTACH_DELAY: Duration = Duration::from_millis(250);
 
+/// 100 ms doubling to 200 ms, ±20 %, for ever: within [`MAX_ATTACH_DELAY`]
+/// at the worst draw.
+pub const DEFAULT_RECONNECT: ReconnectPolicy = ReconnectPolicy {
+    initial_delay: Duration::from_millis(100),
+    max_delay: Duration::from_millis(200),
+    multiplier: 2.0,
+    jitter: 0.2,
+    max_attempts: None,
+};
+
 /// Longer segments would mean hours of media held before a file appears.
 const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(3600);
 
@@ -117,7 +127,10 @@ pub struct WorkerConfig {
     /// to compare with the bare source.
     #[serde(default = "defaults::yes")]
     pub source_guard: bool,
-    #[serde(default)]
+    #[serde(
+        default = "defaults::reconnect",
+        deserialize_with = "defaults::reconnect_over"
+    )]
     pub reconnect: ReconnectPolicy,
     #[serde(default = "defaults::output_dir")]
     pub output_dir: PathBuf,
@@ -159,6 +172,15 @@ mod defaults {
     pub fn output_dir() -> PathBuf {
         PathBuf::from("segments")
     }
+    pub fn reconnect() -> ReconnectPolicy {
+        DEFAULT_RECONNECT
+    }
+    /// A `reconnect:` mapping keeps the defaults of the keys it leaves out.
+    pub fn reconnect_over<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<ReconnectPolicy, D::Error> {
+        ReconnectPolicy::deserialize_over(&DEFAULT_RECONNECT, deserializer)
+    }
 }
 
 impl WorkerConfig {
@@ -177,7 +199,7 @@ impl WorkerConfig {
             track_timeout: defaults::track_timeout(),
             idle_timeout: defaults::idle_timeout(),
             source_guard: true,
-            reconnect: ReconnectPolicy::default(),
+            reconnect: DEFAULT_RECONNECT,
             output_dir: defaults::output_dir(),
             sts: None,
         }
@@ -500,6 +522,9 @@ mod tests {
         assert_eq!(config.max_buffers, 20);
         assert_eq!(config.reconnect.max_delay, Duration::from_secs(3));
         assert_eq!(config.reconnect.max_attempts, Some(5));
+        // What the file and the environment leave out keeps the ingest's own.
+        assert_eq!(config.reconnect.initial_delay, DEFAULT_RECONNECT.initial_delay);
+        assert_eq!(config.reconnect.jitter, DEFAULT_RECONNECT.jitter);
     }
 
     #[test]

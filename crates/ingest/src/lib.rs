@@ -40,7 +40,7 @@ mod teardown;
 mod timeline;
 mod tracks;
 
-pub use config::{MAX_ATTACH_DELAY, SourceElement, WorkerConfig};
+pub use config::{DEFAULT_RECONNECT, MAX_ATTACH_DELAY, SourceElement, WorkerConfig};
 pub use dubbing::{StsAudioFormat, StsSettings};
 pub use error::{ConfigError, ErrorKind, IngestError, StreamError};
 pub use events::WorkerEvent;

@@ -8,6 +8,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+/// A reserved loopback port that refuses connections; freed when dropped.
 pub struct RefusingPort {
     /// Bound, never listening; dropping it frees the port.
     _socket: tokio::net::TcpSocket,
@@ -15,6 +16,7 @@ pub struct RefusingPort {
 }
 
 impl RefusingPort {
+    /// Reserves a free loopback port without listening on it.
     pub fn bind() -> std::io::Result<Self> {
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
@@ -25,6 +27,7 @@ impl RefusingPort {
         })
     }
 
+    /// The reserved port number.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -49,6 +52,5 @@ mod tests {
         );
         let taken = std::net::TcpListener::bind(("127.0.0.1", port.port()));
         assert_eq!(taken.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
-        drop(port);
     }
 }

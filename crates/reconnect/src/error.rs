@@ -12,7 +12,7 @@ pub enum PolicyError {
     InitialDelayBelowFloor { given: Duration },
     #[error("initial_delay {initial:?} is above max_delay {max:?}; expected initial_delay <= max_delay")]
     InitialDelayAboveMax { initial: Duration, max: Duration },
-    #[error("max_delay {given:?} is above 1h ({MAX_DELAY_CEILING:?}); expected at most an hour")]
+    #[error("max_delay {given:?} is above {MAX_DELAY_CEILING:?}; expected at most an hour")]
     MaxDelayAboveCeiling { given: Duration },
     #[error("multiplier {given} is outside 1..=100")]
     Multiplier { given: f64 },

@@ -12,13 +12,14 @@ pub const MIN_DELAY: Duration = Duration::from_millis(10);
 /// as stopped, and a typo (`max_delay: 5000` read as seconds) is likelier.
 pub const MAX_DELAY_CEILING: Duration = Duration::from_secs(3600);
 
-/// How long to wait before each retry. The default suits a reader waiting
-/// for a resource that appears at an unknown moment (a stream on a media
-/// server): 100 ms doubling to 200 ms, ±20 %, for ever. Callers with other
-/// needs start from their own values; any field left out of a settings file
-/// takes this default.
+/// How long to wait before each retry. There is no default: what suits a
+/// reader waiting for a stream to appear (retry within a quarter second)
+/// would hammer a service that is down, and the reverse would make the
+/// reader late. Each caller names its own and reads settings over it with
+/// [`ReconnectPolicy::deserialize_over`], so a field left out of a settings
+/// file keeps that caller's value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ReconnectPolicy {
     #[serde(with = "humantime_serde")]
     pub initial_delay: Duration,
@@ -32,19 +33,44 @@ pub struct ReconnectPolicy {
     pub max_attempts: Option<u32>,
 }
 
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        Self {
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(200),
-            multiplier: 2.0,
-            jitter: 0.2,
-            max_attempts: None,
-        }
-    }
+/// The settings a file may give, each optional.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Overrides {
+    #[serde(default, with = "humantime_serde")]
+    initial_delay: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    max_delay: Option<Duration>,
+    multiplier: Option<f64>,
+    jitter: Option<f64>,
+    /// Given as `null`, retries for ever.
+    #[serde(default, deserialize_with = "given")]
+    max_attempts: Option<Option<u32>>,
+}
+
+/// Tells a `null` (given: retry for ever) from an absent key (keep `base`).
+fn given<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<u32>>, D::Error> {
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 impl ReconnectPolicy {
+    /// Reads a settings mapping over `base`: the fields it gives replace
+    /// `base`'s, an unknown one is refused. For `#[serde(deserialize_with)]`
+    /// through a function of the caller's that supplies its `base`.
+    pub fn deserialize_over<'de, D: serde::Deserializer<'de>>(
+        base: &ReconnectPolicy,
+        deserializer: D,
+    ) -> Result<ReconnectPolicy, D::Error> {
+        let given: Overrides = serde::Deserialize::deserialize(deserializer)?;
+        Ok(ReconnectPolicy {
+            initial_delay: given.initial_delay.unwrap_or(base.initial_delay),
+            max_delay: given.max_delay.unwrap_or(base.max_delay),
+            multiplier: given.multiplier.unwrap_or(base.multiplier),
+            jitter: given.jitter.unwrap_or(base.jitter),
+            max_attempts: given.max_attempts.unwrap_or(base.max_attempts),
+        })
+    }
+
     /// Delay before retry number `attempt` (1-based), with `unit_random` in
     /// [0, 1) supplying the jitter.
     pub fn delay(&self, attempt: u32, unit_random: f64) -> Duration {
@@ -96,10 +122,19 @@ mod tests {
 
     use super::*;
 
+    /// The figures the tests are written for: 100 ms doubling to 200 ms, ±20 %.
+    const SAMPLE: ReconnectPolicy = ReconnectPolicy {
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(200),
+        multiplier: 2.0,
+        jitter: 0.2,
+        max_attempts: None,
+    };
+
     fn no_jitter() -> ReconnectPolicy {
         ReconnectPolicy {
             jitter: 0.0,
-            ..ReconnectPolicy::default()
+            ..SAMPLE
         }
     }
 
@@ -135,14 +170,14 @@ mod tests {
     #[case(0.5, 100)]
     #[case(0.75, 110)]
     fn jitter_moves_a_delay_in_proportion_to_the_draw(#[case] unit_random: f64, #[case] millis: u64) {
-        let delay = ReconnectPolicy::default().delay(1, unit_random);
+        let delay = SAMPLE.delay(1, unit_random);
         let expected = Duration::from_millis(millis);
         assert!(delay.abs_diff(expected) < Duration::from_micros(1), "{delay:?}");
     }
 
     #[test]
     fn jitter_stays_within_its_fraction() {
-        let policy = ReconnectPolicy::default();
+        let policy = SAMPLE;
         let low = policy.delay(1, 0.0);
         let high = policy.delay(1, 0.999_999);
         assert_eq!(low, Duration::from_millis(80));
@@ -150,12 +185,12 @@ mod tests {
     }
 
     #[rstest]
-    #[case::initial_above_max(ReconnectPolicy { initial_delay: Duration::from_secs(5), ..ReconnectPolicy::default() }, "above max_delay")]
-    #[case::max_above_an_hour(ReconnectPolicy { max_delay: Duration::MAX, ..ReconnectPolicy::default() }, "above 1h")]
-    #[case::jitter_above_one(ReconnectPolicy { jitter: 2.0, ..ReconnectPolicy::default() }, "jitter 2")]
-    #[case::jitter_below_zero(ReconnectPolicy { jitter: -0.1, ..ReconnectPolicy::default() }, "jitter -0.1")]
-    #[case::multiplier_below_one(ReconnectPolicy { multiplier: 0.5, ..ReconnectPolicy::default() }, "multiplier 0.5")]
-    #[case::multiplier_above_hundred(ReconnectPolicy { multiplier: 101.0, ..ReconnectPolicy::default() }, "multiplier 101")]
+    #[case::initial_above_max(ReconnectPolicy { initial_delay: Duration::from_secs(5), ..SAMPLE }, "above max_delay")]
+    #[case::max_above_an_hour(ReconnectPolicy { max_delay: Duration::MAX, ..SAMPLE }, "above 3600s")]
+    #[case::jitter_above_one(ReconnectPolicy { jitter: 2.0, ..SAMPLE }, "jitter 2")]
+    #[case::jitter_below_zero(ReconnectPolicy { jitter: -0.1, ..SAMPLE }, "jitter -0.1")]
+    #[case::multiplier_below_one(ReconnectPolicy { multiplier: 0.5, ..SAMPLE }, "multiplier 0.5")]
+    #[case::multiplier_above_hundred(ReconnectPolicy { multiplier: 101.0, ..SAMPLE }, "multiplier 101")]
     fn nonsensical_policies_are_refused_naming_the_setting(
         #[case] policy: ReconnectPolicy,
         #[case] says: &str,
@@ -170,25 +205,25 @@ mod tests {
             ReconnectPolicy {
                 initial_delay: Duration::from_millis(200),
                 max_delay: Duration::from_millis(200),
-                ..ReconnectPolicy::default()
+                ..SAMPLE
             },
             ReconnectPolicy {
                 max_delay: MAX_DELAY_CEILING,
-                ..ReconnectPolicy::default()
+                ..SAMPLE
             },
             ReconnectPolicy {
                 multiplier: 1.0,
                 jitter: 0.0,
-                ..ReconnectPolicy::default()
+                ..SAMPLE
             },
             ReconnectPolicy {
                 multiplier: 100.0,
                 jitter: 1.0,
-                ..ReconnectPolicy::default()
+                ..SAMPLE
             },
             ReconnectPolicy {
                 initial_delay: MIN_DELAY,
-                ..ReconnectPolicy::default()
+                ..SAMPLE
             },
         ];
         for policy in settings {
@@ -196,7 +231,7 @@ mod tests {
         }
         let over = ReconnectPolicy {
             max_delay: MAX_DELAY_CEILING + Duration::from_secs(1),
-            ..ReconnectPolicy::default()
+            ..SAMPLE
         };
         assert!(matches!(
             over.validate(),
@@ -204,7 +239,7 @@ mod tests {
         ));
         let above = ReconnectPolicy {
             initial_delay: Duration::from_millis(201),
-            ..ReconnectPolicy::default()
+            ..SAMPLE
         };
         assert!(matches!(
             above.validate(),
@@ -216,11 +251,11 @@ mod tests {
     fn max_attempts_limits_retries() {
         let policy = ReconnectPolicy {
             max_attempts: Some(3),
-            ..ReconnectPolicy::default()
+            ..SAMPLE
         };
         assert!(policy.allows(2));
         assert!(!policy.allows(3));
-        assert!(ReconnectPolicy::default().allows(u32::MAX - 1));
+        assert!(SAMPLE.allows(u32::MAX - 1));
     }
 
     #[rstest]
@@ -229,7 +264,7 @@ mod tests {
     fn delays_below_the_floor_are_refused(#[case] initial: Duration) {
         let policy = ReconnectPolicy {
             initial_delay: initial,
-            ..ReconnectPolicy::default()
+            ..SAMPLE
         };
         let message = policy.validate().unwrap_err().to_string();
         assert!(
@@ -238,12 +273,49 @@ mod tests {
         );
     }
 
+    fn over_sample(json: &str) -> Result<ReconnectPolicy, serde_json::Error> {
+        ReconnectPolicy::deserialize_over(&SAMPLE, &mut serde_json::Deserializer::from_str(json))
+    }
+
     #[test]
-    fn a_settings_file_may_give_some_fields_and_no_unknown_one() {
-        let policy: ReconnectPolicy = serde_json::from_str(r#"{"max_delay": "3s"}"#).unwrap();
-        assert_eq!(policy.max_delay, Duration::from_secs(3));
-        assert_eq!(policy.initial_delay, ReconnectPolicy::default().initial_delay);
-        let error = serde_json::from_str::<ReconnectPolicy>(r#"{"max_dealy": "3s"}"#).unwrap_err();
-        assert!(error.to_string().contains("max_dealy"), "{error}");
+    fn a_settings_file_replaces_what_it_gives_and_keeps_the_rest() {
+        let policy = over_sample(r#"{"max_delay": "3s", "max_attempts": 4}"#).unwrap();
+        assert_eq!(
+            policy,
+            ReconnectPolicy {
+                max_delay: Duration::from_secs(3),
+                max_attempts: Some(4),
+                ..SAMPLE
+            }
+        );
+        let bounded = ReconnectPolicy {
+            max_attempts: Some(4),
+            ..SAMPLE
+        };
+        let reread = ReconnectPolicy::deserialize_over(
+            &bounded,
+            &mut serde_json::Deserializer::from_str(r#"{"max_attempts": null}"#),
+        )
+        .unwrap();
+        assert_eq!(reread.max_attempts, None, "null retries for ever");
+        assert_eq!(over_sample("{}").unwrap(), SAMPLE);
+    }
+
+    #[test]
+    fn a_settings_file_with_an_unknown_or_mistyped_field_is_refused() {
+        let typo = over_sample(r#"{"max_dealy": "3s"}"#).unwrap_err();
+        assert!(typo.to_string().contains("max_dealy"), "{typo}");
+        let text = over_sample(r#"{"jitter": "a lot"}"#).unwrap_err();
+        assert!(text.to_string().contains("invalid type"), "{text}");
+    }
+
+    #[test]
+    fn a_policy_written_out_reads_back_the_same() {
+        let bounded = ReconnectPolicy {
+            max_attempts: Some(7),
+            ..SAMPLE
+        };
+        let json = serde_json::to_string(&bounded).unwrap();
+        assert_eq!(serde_json::from_str::<ReconnectPolicy>(&json).unwrap(), bounded);
     }
 }

@@ -14,7 +14,7 @@ const MAX_QUEUE_LIMIT: usize = 4096;
 /// Every second the STS is unreachable is a second of dubbed audio late,
 /// so the client asks again within a few seconds however long it stays
 /// away; its many workers still spread out by the policy's jitter.
-const DEFAULT_RECONNECT: ReconnectPolicy = ReconnectPolicy {
+pub(crate) const DEFAULT_RECONNECT: ReconnectPolicy = ReconnectPolicy {
     initial_delay: Duration::from_millis(200),
     max_delay: Duration::from_secs(5),
     multiplier: 2.0,
@@ -49,8 +49,16 @@ pub struct StsConfig {
     /// How often a fragment the STS answered with `error` is sent again
     /// before it is reported failed.
     pub error_retries: u32,
+    /// A mapping given keeps the defaults of the keys it leaves out.
+    #[serde(deserialize_with = "reconnect_over_default")]
     pub reconnect: ReconnectPolicy,
     pub timeouts: Timeouts,
+}
+
+fn reconnect_over_default<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ReconnectPolicy, D::Error> {
+    ReconnectPolicy::deserialize_over(&DEFAULT_RECONNECT, deserializer)
 }
 
 /// What the STS is sent.
@@ -367,6 +375,21 @@ mod tests {
             ..StsConfig::new("http://127.0.0.1:1")
         };
         assert!(matches!(too_quick.validate(), Err(ConfigError::Reconnect(_))));
+    }
+
+    #[test]
+    fn a_partial_reconnect_setting_keeps_the_clients_own_defaults() {
+        let config: StsConfig =
+            serde_json::from_str(r#"{"url": "http://sts:5000", "reconnect": {"max_delay": "10s"}}"#).unwrap();
+        assert_eq!(
+            config.reconnect,
+            ReconnectPolicy {
+                max_delay: Duration::from_secs(10),
+                ..DEFAULT_RECONNECT
+            }
+        );
+        let absent: StsConfig = serde_json::from_str(r#"{"url": "http://sts:5000"}"#).unwrap();
+        assert_eq!(absent.reconnect, DEFAULT_RECONNECT);
     }
 
     #[test]

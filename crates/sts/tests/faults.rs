@@ -128,7 +128,7 @@ async fn an_sts_down_for_the_whole_stream_fails_everything_on_time() {
         reconnect: ReconnectPolicy {
             initial_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
-            ..ReconnectPolicy::default()
+            ..StsConfig::default().reconnect
         },
         timeouts: Timeouts {
             fragment: Duration::from_secs(1),

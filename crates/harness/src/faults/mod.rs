@@ -144,7 +144,7 @@ fn no_proxy(side: Side) -> String {
 }
 
 /// What the driver does at one media time.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Action {
     Cut {
         side: Side,

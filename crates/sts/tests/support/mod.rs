@@ -213,7 +213,7 @@ pub fn config(url: &str) -> StsConfig {
         reconnect: ReconnectPolicy {
             initial_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
-            ..ReconnectPolicy::default()
+            ..StsConfig::default().reconnect
         },
         timeouts: Timeouts {
             fragment: Duration::from_secs(30),
