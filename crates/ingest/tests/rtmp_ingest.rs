@@ -36,14 +36,9 @@ async fn thirty_second_stream_becomes_five_checked_pairs(
     let world = World::new();
     let id = world.stream_id("happy");
     let fixture = fixture(&small_recipe("happy-30s", 30.0)).await;
-    let mut worker = spawn_once(world.worker_config(&id, source));
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher
-        .finish_cleanly(DEADLINE)
-        .await
-        .expect("ffmpeg publishes the whole fixture");
-    let events = collect_events(&mut worker).await;
-    worker.wait().await.expect("the worker finishes cleanly");
+    let events = world
+        .ingest_whole(world.worker_config(&id, source), &fixture, &id)
+        .await;
 
     let dir = world.stream_dir(&id);
     for (kind, frame_s, codec) in [
@@ -328,14 +323,9 @@ async fn a_second_run_into_the_same_folder_continues_the_numbering() {
     let fixture = fixture(&small_recipe("rerun-8s", 8.0)).await;
     let mut indices = Vec::new();
     for _ in 0..2 {
-        let mut worker = spawn_once(world.worker_config(&id, SourceElement::Rtmpsrc));
-        let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-        publisher
-            .finish_cleanly(DEADLINE)
-            .await
-            .expect("ffmpeg publishes");
-        let events = collect_events(&mut worker).await;
-        worker.wait().await.expect("the worker finishes cleanly");
+        let events = world
+            .ingest_whole(world.worker_config(&id, SourceElement::Rtmpsrc), &fixture, &id)
+            .await;
         indices.extend(segments(&events, MediaKind::Video).iter().map(|s| s.index));
     }
     assert_eq!(

@@ -66,14 +66,7 @@ async fn every_audio_segment_comes_back_dubbed_and_recorded_once() {
         target_language: "fr".into(),
         ..StsSettings::new(peer.url())
     });
-    let mut worker = spawn_once(config);
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher
-        .finish_cleanly(DEADLINE)
-        .await
-        .expect("ffmpeg publishes the whole fixture");
-    let events = collect_events(&mut worker).await;
-    worker.wait().await.expect("the worker finishes cleanly");
+    let events = world.ingest_whole(config, &fixture, &id).await;
 
     let dir = world.stream_dir(&id);
     let audio = audio_segments(&events);
@@ -176,14 +169,7 @@ async fn pcm_segments_are_decoded_and_come_back_as_wav_at_the_requested_format()
         channels: 2,
         ..StsSettings::new(peer.url())
     });
-    let mut worker = spawn_once(config);
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher
-        .finish_cleanly(DEADLINE)
-        .await
-        .expect("ffmpeg publishes the whole fixture");
-    let events = collect_events(&mut worker).await;
-    worker.wait().await.expect("the worker finishes cleanly");
+    let events = world.ingest_whole(config, &fixture, &id).await;
 
     let dir = world.stream_dir(&id);
     let audio = audio_segments(&events);

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use sts::{AudioFormat, ConfigError, StsClient, StsConfig, StsError, StsEvent, SubmitError};
 
 use support::{
-    EchoPeer, FfmpegDecoder, config, end_and_collect, failed, ffprobe, max_in_flight, probe_audio, processed,
-    segments,
+    EchoPeer, FfmpegDecoder, audio_of, config, end_and_collect, failed, max_in_flight, processed, segments,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,10 +29,14 @@ async fn five_segments_come_back_dubbed_in_order() {
         let dubbed = dir
             .path()
             .join(format!("dubbed_{:06}.aac", fragment.sequence_number));
-        let (codec, packets) = ffprobe(&dubbed);
-        assert_eq!(codec, "aac", "{}", dubbed.display());
+        let audio = audio_of(&dubbed).await;
+        assert_eq!(audio.codec_name, "aac", "{}", dubbed.display());
         // The echo returns the segment's own frames: every one of them.
-        assert_eq!(packets, ffprobe(&fragment.path).1, "{}", dubbed.display());
+        let sent = audio_of(&fragment.path)
+            .await
+            .frames
+            .expect("the segment's packet count");
+        assert_eq!(audio.frames, Some(sent), "{}", dubbed.display());
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -300,13 +303,14 @@ async fn pcm_goes_out_decoded_and_comes_back_as_wav() {
         let dubbed = dir
             .path()
             .join(format!("dubbed_{:06}.wav", fragment.sequence_number));
-        let (codec, rate, channels, duration) = probe_audio(&dubbed);
+        let audio = audio_of(&dubbed).await;
         assert_eq!(
-            (codec.as_str(), rate, channels),
-            ("pcm_s16le", 16_000, 1),
+            (audio.codec_name.as_str(), audio.sample_rate, audio.channels),
+            ("pcm_s16le", Some(16_000), Some(1)),
             "{}",
             dubbed.display()
         );
+        let duration = audio.duration_s.expect("a WAV states its duration");
         assert!((duration - 6.0).abs() < 0.1, "{}: {duration} s", dubbed.display());
     }
 

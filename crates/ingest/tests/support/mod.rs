@@ -77,6 +77,21 @@ impl World {
         publisher.release();
         publisher
     }
+
+    /// Runs a worker that stops when the stream ends over the whole of
+    /// `fixture`, published once, and returns its events once it finished
+    /// cleanly.
+    pub async fn ingest_whole(&self, config: WorkerConfig, fixture: &Path, id: &str) -> Vec<WorkerEvent> {
+        let mut worker = spawn_once(config);
+        let mut publisher = self.publish(fixture, id, &PublishOptions::default()).await;
+        publisher
+            .finish_cleanly(DEADLINE)
+            .await
+            .expect("ffmpeg publishes the whole fixture");
+        let events = collect_events(&mut worker).await;
+        worker.wait().await.expect("the worker finishes cleanly");
+        events
+    }
 }
 
 /// Builds (once per machine, cached by recipe) and returns a fixture.

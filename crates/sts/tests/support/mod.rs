@@ -343,33 +343,15 @@ pub fn max_in_flight(events: &[StsEvent]) -> usize {
     max
 }
 
-/// The codec ffprobe sees in `path` and its packet count.
-pub fn ffprobe(path: &Path) -> (String, u64) {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "a:0"])
-        .args([
-            "-show_entries",
-            "stream=codec_name,nb_read_packets",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    // MPEG-TS repeats the stream under its program: the first line will do.
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    let (codec, packets) = first
-        .trim()
-        .split_once(',')
-        .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
-    (codec.to_owned(), packets.parse().expect("packet count"))
+/// What ffprobe says of the first audio stream of `path`.
+pub async fn audio_of(path: &Path) -> media_tools::StreamReport {
+    let report = media_tools::probe(path)
+        .await
+        .unwrap_or_else(|e| panic!("ffprobe {}: {e}", path.display()));
+    report
+        .stream("audio")
+        .unwrap_or_else(|| panic!("no audio stream in {}: {report:?}", path.display()))
+        .clone()
 }
 
 /// The tests' [`PcmDecoder`]: ffmpeg, segment on stdin, PCM on stdout. The
@@ -399,36 +381,4 @@ impl PcmDecoder for FfmpegDecoder {
         }
         Ok(output.stdout)
     }
-}
-
-/// What ffprobe says of the first audio stream of `path`: codec, sample
-/// rate, channels and duration in seconds.
-pub fn probe_audio(path: &Path) -> (String, u32, u32, f64) {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-of", "json"])
-        .args(["-show_entries", "stream=codec_name,sample_rate,channels,duration"])
-        .arg(path)
-        .output()
-        .expect("ffprobe (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
-    let stream = &report["streams"][0];
-    let number = |key: &str| -> f64 {
-        match &stream[key] {
-            Value::String(s) => s.parse().unwrap_or_else(|_| panic!("{key}: {stream}")),
-            Value::Number(n) => n.as_f64().unwrap(),
-            _ => panic!("ffprobe gave no {key} for {}: {report}", path.display()),
-        }
-    };
-    (
-        stream["codec_name"].as_str().unwrap_or_default().to_owned(),
-        number("sample_rate") as u32,
-        number("channels") as u32,
-        number("duration"),
-    )
 }
