@@ -67,19 +67,8 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
     let root = spec
         .work
         .join(format!("{}-{}", pace_name(spec.pace), spec.streams));
-    if root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("clearing {}", root.display()))?;
-    }
-    let logs = root.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-
-    let server = RtmpServer::start(ServerConfig {
-        // A gated publisher is silent until every reader is connected, which
-        // at 64 streams on 2 cores can take longer than the default 10 s.
-        read_timeout: Duration::from_secs(60),
-        ..ServerConfig::default()
-    })
-    .context("starting the embedded RTMP server")?;
+    let logs = fresh_run_dir(&root)?;
+    let server = start_server()?;
     let streams: Vec<Stream> = (0..spec.streams)
         .map(|i| {
             let id = format!("s{i:03}");
@@ -212,6 +201,27 @@ pub async fn run_level(spec: &LevelSpec<'_>) -> Result<LevelResult> {
         wall_s,
         contenders: results,
     })
+}
+
+/// Empties `root` of an earlier run and returns its new `logs` folder.
+pub fn fresh_run_dir(root: &Path) -> Result<PathBuf> {
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("clearing {}", root.display()))?;
+    }
+    let logs = root.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    Ok(logs)
+}
+
+/// The embedded server the bench's streams go through.
+pub fn start_server() -> Result<RtmpServer> {
+    RtmpServer::start(ServerConfig {
+        // A gated publisher is silent until every reader is connected, which
+        // at 64 streams on 2 cores can take longer than the default 10 s.
+        read_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    })
+    .context("starting the embedded RTMP server")
 }
 
 pub fn path_of(stream_id: &str) -> String {

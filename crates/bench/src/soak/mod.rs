@@ -22,7 +22,6 @@ use anyhow::{Context, Result, bail};
 use ingest::{MANIFEST_FILE, Manifest};
 use ingest::{ManifestEntry, SourceElement};
 use media_tools::Pace;
-use rtmp_server::{RtmpServer, ServerConfig};
 use serde::Serialize;
 
 use crate::contenders::{Contender, Stream};
@@ -34,7 +33,7 @@ use crate::measure::process::Process;
 use crate::measure::rss::{self, RssGrowth, RssSample};
 use crate::publish::Feed;
 use crate::report::ReportContext;
-use crate::run::{path_of, wait_for_readers};
+use crate::run::{fresh_run_dir, path_of, start_server, wait_for_readers};
 
 /// RSS before this (seconds after the release) is start-up, not growth.
 pub const WARMUP_S: f64 = 60.0;
@@ -196,18 +195,8 @@ pub async fn run(options: Options) -> Result<()> {
 /// Publishes, samples and reads the manifest.
 async fn observe(options: &Options, fixture: &Fixture) -> Result<SoakOutcome> {
     let root = options.out.join("runs/soak");
-    if root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("clearing {}", root.display()))?;
-    }
-    let logs = root.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-
-    let server = RtmpServer::start(ServerConfig {
-        // The gated publisher is silent until the ingest reads.
-        read_timeout: Duration::from_secs(60),
-        ..ServerConfig::default()
-    })
-    .context("starting the embedded RTMP server")?;
+    let logs = fresh_run_dir(&root)?;
+    let server = start_server()?;
     let path = path_of(STREAM_ID);
     let stream = Stream {
         id: STREAM_ID.to_owned(),
