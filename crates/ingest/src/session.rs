@@ -91,15 +91,14 @@ impl Session<'_> {
         let pipeline = IngestPipeline::build(&settings, tx)?;
         let connect_started = Instant::now();
         if let Err(state_error) = pipeline.play() {
-            let reason = guard_reason(&guard_rx)
-                .or_else(|| {
-                    rx.try_iter().find_map(|m| match m {
-                        PipelineMessage::Error { message, .. } => Some(message),
-                        _ => None,
-                    })
-                })
-                .unwrap_or(state_error);
-            return Ok(SessionEnd::ConnectFailed(ConnectFailure::NotStarted(reason)));
+            let failure = guard_failure(&guard_rx).unwrap_or_else(|| {
+                let reason = rx.try_iter().find_map(|m| match m {
+                    PipelineMessage::Error { message, .. } => Some(message),
+                    _ => None,
+                });
+                ConnectFailure::NotStarted(reason.unwrap_or(state_error))
+            });
+            return Ok(SessionEnd::ConnectFailed(failure));
         }
         self.writer.begin_connection(self.connection);
         let mut segmenter: Segmenter<Bytes> =
@@ -162,7 +161,7 @@ impl Session<'_> {
                             continue;
                         }
                         GuardEvent::Refused { code, description } => {
-                            server_said = Some(format!("the server refused the play: {code} ({description})"));
+                            server_said = Some(ConnectFailure::Refused { code, description }.to_string());
                             continue;
                         }
                         GuardEvent::Ended(reason) => {
@@ -274,17 +273,23 @@ impl Session<'_> {
                     debug: details,
                 } => {
                     tracing::debug!(%element, ?details, "pipeline error");
-                    let reason = guard_reason(&guard_rx)
-                        .or(server_said.take())
-                        .unwrap_or_else(|| format!("{element}: {message}"));
+                    let failure = guard_failure(&guard_rx).unwrap_or_else(|| {
+                        ConnectFailure::Pipeline(
+                            server_said
+                                .take()
+                                .unwrap_or_else(|| format!("{element}: {message}")),
+                        )
+                    });
                     if tracks.validated && !drain_requested && pipeline.drain() {
                         drain_requested = true;
                         let until = Instant::now() + DRAIN_TIMEOUT;
-                        let reason = draining.take().map_or(reason, |(said, _)| said);
+                        let reason = draining
+                            .take()
+                            .map_or_else(|| failure.to_string(), |(said, _)| said);
                         draining = Some((reason, until));
                         continue;
                     }
-                    break lost(received_data, ConnectFailure::Pipeline(reason));
+                    break lost(received_data, failure);
                 }
             }
         };
@@ -363,6 +368,9 @@ pub(crate) enum ConnectFailure {
     /// The guard in front of the source could not reach the server.
     #[error("{0}")]
     Unreachable(String),
+    /// The server refused the play with an error status.
+    #[error("the server refused the play: {code} ({description})")]
+    Refused { code: String, description: String },
     /// The server sent what the guard refuses.
     #[error("refused what the server sent: {0}")]
     Violation(String),
@@ -378,19 +386,67 @@ pub(crate) enum ConnectFailure {
     Pipeline(String),
 }
 
-/// The guard's account of why the connection failed, if it has one.
-fn guard_reason(events: &Receiver<GuardEvent>) -> Option<String> {
+/// The guard's account of why the connection failed, if it has one. Its
+/// event may be read here, after the source's error it caused, rather than
+/// in the select: the failure is the same either way.
+fn guard_failure(events: &Receiver<GuardEvent>) -> Option<ConnectFailure> {
     events.try_iter().find_map(|e| match e {
-        GuardEvent::Refused { code, description } => {
-            Some(format!("the server refused the play: {code} ({description})"))
-        }
-        GuardEvent::Unreachable(reason) | GuardEvent::Violation(reason) | GuardEvent::Ended(reason) => {
-            Some(reason)
-        }
-        _ => None,
+        GuardEvent::Refused { code, description } => Some(ConnectFailure::Refused { code, description }),
+        GuardEvent::Unreachable(reason) => Some(ConnectFailure::Unreachable(reason)),
+        GuardEvent::Violation(reason) => Some(ConnectFailure::Violation(reason)),
+        GuardEvent::Ended(reason) => Some(ConnectFailure::Pipeline(reason)),
+        GuardEvent::Silent(quiet) => Some(ConnectFailure::Silent(quiet)),
+        GuardEvent::Playing => None,
     })
 }
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The source's error can reach the session before the guard's event
+    /// that caused it: the failure must still say what the guard saw.
+    #[test]
+    fn a_guard_event_read_after_the_source_error_keeps_its_kind() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(GuardEvent::Playing).unwrap();
+        tx.send(GuardEvent::Violation(
+            "a message on chunk stream 17 was continued but never started".into(),
+        ))
+        .unwrap();
+        let failure = guard_failure(&rx).expect("the guard said why");
+        assert!(matches!(failure, ConnectFailure::Violation(_)), "{failure:?}");
+        assert!(
+            failure
+                .to_string()
+                .starts_with("refused what the server sent: a message on chunk stream 17"),
+            "{failure}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_status_and_its_description() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(GuardEvent::Refused {
+            code: "NetStream.Play.StreamNotFound".into(),
+            description: "no such stream".into(),
+        })
+        .unwrap();
+        let failure = guard_failure(&rx).expect("the guard said why");
+        assert_eq!(
+            failure.to_string(),
+            "the server refused the play: NetStream.Play.StreamNotFound (no such stream)"
+        );
+    }
+
+    #[test]
+    fn a_guard_that_only_saw_the_play_has_no_account() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(GuardEvent::Playing).unwrap();
+        assert_eq!(guard_failure(&rx), None);
+    }
 }
