@@ -116,7 +116,7 @@ impl Session<'_> {
         let mut playing_since: Option<Instant> = None;
         // Why the server refused or ended, when it said: a clearer reason
         // than the source's error that follows.
-        let mut server_said: Option<String> = None;
+        let mut server_said: Option<ConnectFailure> = None;
         // The source failed after media flowed: why, and until when the rest
         // may drain.
         let mut draining: Option<(String, Instant)> = None;
@@ -161,7 +161,7 @@ impl Session<'_> {
                             continue;
                         }
                         GuardEvent::Refused { code, description } => {
-                            server_said = Some(ConnectFailure::Refused { code, description }.to_string());
+                            server_said = Some(ConnectFailure::Refused { code, description });
                             continue;
                         }
                         GuardEvent::Ended(reason) => {
@@ -169,7 +169,7 @@ impl Session<'_> {
                             // (it can hang on in a reconnect), the session
                             // ends anyway.
                             draining.get_or_insert_with(|| (reason.clone(), Instant::now() + END_GRACE));
-                            server_said = Some(reason);
+                            server_said = Some(ConnectFailure::Pipeline(reason));
                             continue;
                         }
                         GuardEvent::Violation(reason) => {
@@ -263,7 +263,9 @@ impl Session<'_> {
                 PipelineMessage::EndOfStream => {
                     let reason = match draining.take() {
                         Some((reason, _)) => reason,
-                        None => server_said.take().unwrap_or_else(|| "the stream ended".into()),
+                        None => server_said
+                            .take()
+                            .map_or_else(|| "the stream ended".into(), |said| said.to_string()),
                     };
                     break SessionEnd::Ended { reason };
                 }
@@ -273,13 +275,9 @@ impl Session<'_> {
                     debug: details,
                 } => {
                     tracing::debug!(%element, ?details, "pipeline error");
-                    let failure = guard_failure(&guard_rx).unwrap_or_else(|| {
-                        ConnectFailure::Pipeline(
-                            server_said
-                                .take()
-                                .unwrap_or_else(|| format!("{element}: {message}")),
-                        )
-                    });
+                    let failure = guard_failure(&guard_rx)
+                        .or_else(|| server_said.take())
+                        .unwrap_or_else(|| ConnectFailure::Pipeline(format!("{element}: {message}")));
                     if tracks.validated && !drain_requested && pipeline.drain() {
                         drain_requested = true;
                         let until = Instant::now() + DRAIN_TIMEOUT;
@@ -386,18 +384,26 @@ pub(crate) enum ConnectFailure {
     Pipeline(String),
 }
 
+impl ConnectFailure {
+    /// What a guard event says about why the connection failed; `Playing`
+    /// says nothing.
+    fn told_by(event: GuardEvent) -> Option<Self> {
+        match event {
+            GuardEvent::Refused { code, description } => Some(Self::Refused { code, description }),
+            GuardEvent::Unreachable(reason) => Some(Self::Unreachable(reason)),
+            GuardEvent::Violation(reason) => Some(Self::Violation(reason)),
+            GuardEvent::Ended(reason) => Some(Self::Pipeline(reason)),
+            GuardEvent::Silent(quiet) => Some(Self::Silent(quiet)),
+            GuardEvent::Playing => None,
+        }
+    }
+}
+
 /// The guard's account of why the connection failed, if it has one. Its
 /// event may be read here, after the source's error it caused, rather than
 /// in the select: the failure is the same either way.
 fn guard_failure(events: &Receiver<GuardEvent>) -> Option<ConnectFailure> {
-    events.try_iter().find_map(|e| match e {
-        GuardEvent::Refused { code, description } => Some(ConnectFailure::Refused { code, description }),
-        GuardEvent::Unreachable(reason) => Some(ConnectFailure::Unreachable(reason)),
-        GuardEvent::Violation(reason) => Some(ConnectFailure::Violation(reason)),
-        GuardEvent::Ended(reason) => Some(ConnectFailure::Pipeline(reason)),
-        GuardEvent::Silent(quiet) => Some(ConnectFailure::Silent(quiet)),
-        GuardEvent::Playing => None,
-    })
+    events.try_iter().find_map(ConnectFailure::told_by)
 }
 
 fn millis(d: Duration) -> f64 {
