@@ -168,13 +168,7 @@ async fn a_stream_published_late_is_picked_up(
         "{early:#?}"
     );
     assert!(!early.iter().any(|e| matches!(e, WorkerEvent::Connected { .. })));
-    let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher
-        .finish_cleanly(DEADLINE)
-        .await
-        .expect("ffmpeg publishes");
-    let events = collect_events(&mut worker).await;
-    worker.wait().await.expect("the worker finishes cleanly");
+    let events = world.publish_whole_to(worker, &fixture, &id).await;
     assert!(
         events
             .iter()

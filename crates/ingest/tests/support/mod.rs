@@ -82,7 +82,18 @@ impl World {
     /// `fixture`, published once, and returns its events once it finished
     /// cleanly.
     pub async fn ingest_whole(&self, config: WorkerConfig, fixture: &Path, id: &str) -> Vec<WorkerEvent> {
-        let mut worker = spawn_once(config);
+        self.publish_whole_to(spawn_once(config), fixture, id).await
+    }
+
+    /// Publishes the whole of `fixture` once to `worker`, already running
+    /// (see [`spawn_once`]), and returns the rest of its events once it
+    /// finished cleanly.
+    pub async fn publish_whole_to(
+        &self,
+        mut worker: WorkerHandle,
+        fixture: &Path,
+        id: &str,
+    ) -> Vec<WorkerEvent> {
         let mut publisher = self.publish(fixture, id, &PublishOptions::default()).await;
         publisher
             .finish_cleanly(DEADLINE)
