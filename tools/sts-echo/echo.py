@@ -5,7 +5,9 @@ answering every fragment with its own audio.
 The audio goes back as it came, in its format (``aac`` or ``pcm_s16le``)
 with its sample rate and channels; ``pcm_s16le`` that is not whole 16-bit
 frames is answered with an ``INVALID_AUDIO`` error instead, as a real STS
-would refuse it.
+would refuse it. With ``--tone-hz HZ`` every answer is a sine tone of HZ
+instead (``pcm_s16le``, the fragment's length), so whoever reads the dubbed
+output can tell the dub from the original audio.
 
 It stands in for the real STS in the sts crate's tests and benchmark, the
 way the original media-service's E2E tests used an echo server. Started as
@@ -28,8 +30,11 @@ however that process ends.
 import argparse
 import asyncio
 import base64
+import array
 import binascii
+import functools
 import json
+import math
 import os
 import socket
 import sys
@@ -72,6 +77,9 @@ def parse_args():
     p.add_argument("--freeze-ms", type=int, default=3000)
     p.add_argument("--ping-interval", type=float, default=25.0, help="Engine.IO pingInterval, seconds")
     p.add_argument("--ping-timeout", type=float, default=20.0, help="Engine.IO pingTimeout, seconds")
+    p.add_argument("--tone-hz", type=float, default=0, metavar="HZ",
+                   help="answer with a sine tone of HZ (pcm_s16le, the fragment's duration) "
+                        "instead of the audio sent, so a dub is told from the original")
     p.add_argument("--exit-with-stdin", action="store_true",
                    help="exit when stdin reaches end of file (the parent is gone)")
     p.add_argument("--log", default=None, metavar="FILE", help="append every record here too")
@@ -111,6 +119,60 @@ def audio_problem(audio):
     if size == 0 or size % (2 * channels):
         return f"{size} bytes are not whole {channels}-channel 16-bit frames"
     return None
+
+
+TONE_RATE_HZ = 48000
+TONE_CHANNELS = 2
+
+
+@functools.lru_cache(maxsize=8)
+def tone_second(hz, rate, channels):
+    """One second of a sine of hz at half scale, as pcm_s16le bytes. A whole
+    number of hertz repeats exactly every second, so longer tones are this
+    second tiled: the samples are computed once per stream format, and an
+    answer costs a copy, not a loop in Python (which took seconds on a
+    loaded machine and made dubs late)."""
+    samples = array.array("h")
+    step = 2 * math.pi * hz / rate
+    for n in range(rate):
+        value = int(16383 * math.sin(step * n))
+        samples.extend([value] * channels)
+    if sys.byteorder != "little":
+        samples.byteswap()
+    return samples.tobytes()
+
+
+@functools.lru_cache(maxsize=8)
+def tone(hz, duration_ms, rate, channels):
+    """A sine of hz, duration_ms long, as base64 pcm_s16le: what --tone-hz
+    answers in place of the speech. Cached: fragments of a stream have a
+    few lengths only."""
+    second = tone_second(hz, rate, channels)
+    size = round(rate * duration_ms / 1000) * 2 * channels
+    data = (second * (size // len(second) + 1))[:size]
+    return base64.b64encode(data).decode("ascii")
+
+
+def answer_audio(args, audio):
+    """The dubbed audio of a fragment:processed: the audio sent, or a tone."""
+    if not args.tone_hz:
+        return {
+            "format": audio["format"],
+            "sample_rate_hz": audio["sample_rate_hz"],
+            "channels": audio["channels"],
+            "duration_ms": audio["duration_ms"],
+            "data_base64": audio["data_base64"],
+        }
+    rate = audio.get("sample_rate_hz") or TONE_RATE_HZ
+    channels = audio.get("channels") or TONE_CHANNELS
+    duration_ms = int(audio["duration_ms"])
+    return {
+        "format": "pcm_s16le",
+        "sample_rate_hz": rate,
+        "channels": channels,
+        "duration_ms": duration_ms,
+        "data_base64": tone(args.tone_hz, duration_ms, rate, channels),
+    }
 
 
 def build(args, record):
@@ -244,13 +306,7 @@ def build(args, record):
             "fragment_id": fragment_id,
             "sequence_number": seq,
             "status": "success",
-            "dubbed_audio": {
-                "format": audio["format"],
-                "sample_rate_hz": audio["sample_rate_hz"],
-                "channels": audio["channels"],
-                "duration_ms": audio["duration_ms"],
-                "data_base64": audio["data_base64"],
-            },
+            "dubbed_audio": answer_audio(args, audio),
             "transcript": f"echo transcript {seq}",
             "translated_text": f"echo translation {seq}",
             "processing_time_ms": (time.monotonic() - started) * 1000,

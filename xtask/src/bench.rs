@@ -20,6 +20,17 @@ pub struct Bench {
     /// segments are contiguous (reports: target/bench/soak.md, soak.csv)
     #[arg(long, value_name = "DURATION", conflicts_with = "quick")]
     soak: Option<String>,
+    /// Instead: this many streams through one live-dubbing service with the
+    /// echo STS, failing unless every output is complete and the output
+    /// delay's p99 is within one frame of the configured one (reports:
+    /// target/bench/service.md, service.json)
+    #[arg(long, value_name = "STREAMS", conflicts_with_all = ["quick", "soak"])]
+    service: Option<usize>,
+    /// Instead: this many streams served by 3 instances sharing leases
+    /// through a nats-server, the busiest killed with SIGKILL: takeover
+    /// time per stream, streams served twice (reports: target/bench/cluster.md)
+    #[arg(long, value_name = "STREAMS", conflicts_with_all = ["quick", "soak", "service"])]
+    cluster: Option<usize>,
     /// Further options for the bench binary, e.g. `--levels 1,8,32,64,96`,
     /// `--paces realtime`, `--until-break` (`cargo xtask bench -- --help`)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -30,12 +41,14 @@ impl Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let quick = self.quick.then_some("--quick");
         let soak = self.soak.map(|length| format!("--soak={length}"));
+        let service = self.service.map(|streams| format!("--service={streams}"));
+        let cluster = self.cluster.map(|streams| format!("--cluster={streams}"));
         let args = self.args;
         // Release build: the figures describe the shipped code. Reports land
         // in target/bench/ (results.md, .csv, .svg, .json; soak.md, .csv, .json).
         cmd!(
             sh,
-            "cargo run --release --locked -p bench -- {quick...} {soak...} {args...}"
+            "cargo run --release --locked -p bench -- {quick...} {soak...} {service...} {cluster...} {args...}"
         )
         .run()
         .context("running the bench (reports in target/bench/)")?;

@@ -10,7 +10,7 @@ pub struct Ci {
     /// rtmpsrc or rtmp2src
     #[arg(long, default_value = "rtmpsrc")]
     source: String,
-    /// embedded or mediamtx
+    /// embedded, mediamtx or nginx
     #[arg(long, default_value = "embedded")]
     server: String,
     /// Shard K/N of the scenarios
@@ -34,13 +34,17 @@ impl Ci {
             mediamtx_image,
         } = self;
         // The server is held to MediaMTX's behaviour before the scenarios
-        // rely on it; once per server, in its first shard.
-        if shard.starts_with("1/") {
+        // rely on it; once per server, in its first shard. nginx-rtmp is a
+        // second server, not MediaMTX: it has no conformance to check.
+        if server == "nginx" {
+            crate::deps::ensure_nginx(sh)?;
+        } else if shard.starts_with("1/") {
             crate::conformance::run(sh, &server, mediamtx_image.as_deref(), &[])?;
         }
         let image: Vec<String> = mediamtx_image
             .map(|i| vec!["--mediamtx-image".to_owned(), i])
             .unwrap_or_default();
+        crate::e2e::build_ingest(sh)?;
         cmd!(
             sh,
             "cargo run --quiet --locked -p e2e -- --source {source} --server {server} --shard {shard} --junit {junit} {image...}"

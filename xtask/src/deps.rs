@@ -40,6 +40,7 @@ pub(crate) enum Check {
     PkgConfig(&'static str),
     Element(&'static str),
     Program(&'static str),
+    File(&'static str),
 }
 
 pub(crate) const REQUIREMENTS: &[Requirement] = &[
@@ -133,10 +134,43 @@ pub(crate) const REQUIREMENTS: &[Requirement] = &[
         package: "ffmpeg",
         check: Check::Program("ffmpeg"),
     },
+    // The HTML report's test opens a real run's report in a real browser.
+    Requirement {
+        what: "chromium (headless, for the report test)",
+        package: "chromium",
+        check: Check::Program("chromium"),
+    },
     Requirement {
         what: "ffprobe",
         package: "ffmpeg",
         check: Check::Program("ffprobe"),
+    },
+    // A shell that runs anywhere, a FROM-scratch MediaMTX image included:
+    // the hook conformance checks run the same hook command on every server.
+    Requirement {
+        what: "busybox, statically linked (the hook checks' shell)",
+        package: "busybox-static",
+        check: Check::File("/bin/busybox"),
+    },
+    // The cluster's leases live in JetStream: its tests start a real one.
+    Requirement {
+        what: "nats-server (JetStream, for the cluster's leases)",
+        package: "nats-server",
+        check: Check::File("/usr/sbin/nats-server"),
+    },
+];
+
+/// What `cargo xtask e2e --server nginx` needs beyond [`REQUIREMENTS`].
+pub(crate) const NGINX: &[Requirement] = &[
+    Requirement {
+        what: "nginx",
+        package: "nginx",
+        check: Check::Program("nginx"),
+    },
+    Requirement {
+        what: "the nginx-rtmp module",
+        package: "libnginx-mod-rtmp",
+        check: Check::File("/usr/lib/nginx/modules/ngx_rtmp_module.so"),
     },
 ];
 
@@ -146,11 +180,16 @@ fn present(sh: &Shell, check: &Check) -> bool {
         Check::Program(name) => quiet(cmd!(sh, "sh -c 'command -v \"$0\"' {name}")),
         Check::PkgConfig(module) => quiet(cmd!(sh, "pkg-config --exists {module}")),
         Check::Element(element) => quiet(cmd!(sh, "gst-inspect-1.0 --exists {element}")),
+        Check::File(path) => std::path::Path::new(path).exists(),
     }
 }
 
 fn missing(sh: &Shell) -> Vec<&'static Requirement> {
-    REQUIREMENTS.iter().filter(|r| !present(sh, &r.check)).collect()
+    missing_of(sh, REQUIREMENTS)
+}
+
+fn missing_of(sh: &Shell, requirements: &'static [Requirement]) -> Vec<&'static Requirement> {
+    requirements.iter().filter(|r| !present(sh, &r.check)).collect()
 }
 
 fn packages(missing: &[&Requirement]) -> Vec<&'static str> {
@@ -183,7 +222,16 @@ fn is_root(sh: &Shell) -> bool {
 
 /// Makes sure every prerequisite is present, installing with apt as root.
 pub fn ensure(sh: &Shell) -> Result<()> {
-    let missing = missing(sh);
+    ensure_all(sh, REQUIREMENTS)
+}
+
+/// [`ensure`] for nginx-rtmp (`--server nginx`).
+pub fn ensure_nginx(sh: &Shell) -> Result<()> {
+    ensure_all(sh, NGINX)
+}
+
+fn ensure_all(sh: &Shell, requirements: &'static [Requirement]) -> Result<()> {
+    let missing = missing_of(sh, requirements);
     if missing.is_empty() {
         return Ok(());
     }
@@ -202,7 +250,7 @@ pub fn ensure(sh: &Shell) -> Result<()> {
     cmd!(sh, "apt-get install -y -qq --no-install-recommends {packages...}")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .run()?;
-    let still = self::missing(sh);
+    let still = missing_of(sh, requirements);
     if !still.is_empty() {
         report(&still);
         bail!("prerequisites still missing after installing: {listed}");

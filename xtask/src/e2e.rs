@@ -18,10 +18,19 @@ pub struct E2e {
 
 impl E2e {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        let nginx = self
+            .args
+            .windows(2)
+            .any(|w| w[0] == "--server" && w[1] == "nginx")
+            || self.args.iter().any(|a| a == "--server=nginx");
+        if nginx {
+            crate::deps::ensure_nginx(sh)?;
+        }
         // Ctrl-C reaches the suite too, which stops its publishers, ingests
         // and containers; xtask must outlive that clean-up, so it catches
         // the signal and simply waits. (A handler, unlike SIG_IGN, is reset
         // for the child by exec, so the suite still gets Ctrl-C.)
+        build_ingest(sh)?;
         wait_through_ctrl_c();
         // The suite's exit code is the answer (1: a scenario failed, 2: the
         // scenarios are invalid, 130: interrupted); pass it through as is.
@@ -33,6 +42,15 @@ impl E2e {
             .context("running the scenario suite")?;
         std::process::exit(exit_code_of(status))
     }
+}
+
+/// Builds the `ingest` binary beside the suite's: the cluster scenarios
+/// run it as separate processes (`ingest serve`), which they kill, pause
+/// and drain.
+pub(crate) fn build_ingest(sh: &Shell) -> Result<()> {
+    cmd!(sh, "cargo build --quiet --locked -p ingest-cli --bin ingest")
+        .run()
+        .context("building the ingest binary")
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +93,7 @@ impl Fixtures {
 
 extern "C" fn ignore(_: libc::c_int) {}
 
-fn wait_through_ctrl_c() {
+pub fn wait_through_ctrl_c() {
     // SAFETY: installs a handler that does nothing, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);

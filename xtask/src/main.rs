@@ -9,6 +9,7 @@ mod ci;
 mod conformance;
 mod containers;
 mod coverage;
+mod demo;
 mod deps;
 mod e2e;
 mod image;
@@ -58,6 +59,9 @@ enum Command {
     /// per-crate summary, HTML report in target/coverage/, failing under 80%
     /// for the ingest crate or the workspace.
     Coverage(coverage::Coverage),
+    /// See the service work: the embedded server, the echo STS, `ingest
+    /// serve` and a live encoder, with the URLs to watch and scrape.
+    Demo(demo::Demo),
     /// Mutation testing of the ingest's pure logic (cargo-mutants, unit
     /// tests), failing when under 90% of the viable mutants are caught.
     Mutants(mutants::Mutants),
@@ -69,6 +73,15 @@ fn main() -> Result<()> {
     sh.change_dir(workspace_root());
     if !matches!(cli.command, Command::Deps(_)) {
         deps::ensure(&sh)?;
+    }
+    // What the tests talk to beyond system packages: the echo STS peer (a
+    // venv), so a fresh clone's first `cargo xtask e2e` or `test` needs no
+    // other command before it.
+    if matches!(
+        cli.command,
+        Command::Test(_) | Command::E2e(_) | Command::Ci(_) | Command::Coverage(_) | Command::Bench(_)
+    ) {
+        sts_peer::ensure_echo_peer(&sh)?;
     }
     match cli.command {
         Command::Deps(cmd) => cmd.run(&sh),
@@ -82,6 +95,7 @@ fn main() -> Result<()> {
         Command::Ci(cmd) => cmd.run(&sh),
         Command::Coverage(cmd) => cmd.run(&sh),
         Command::Mutants(cmd) => cmd.run(&sh),
+        Command::Demo(cmd) => cmd.run(&sh),
     }
 }
 

@@ -2,12 +2,19 @@
 //! `cargo xtask test`, as every test is):
 //! - a library carries no dependency only binaries use (clap, anyhow,
 //!   tracing-subscriber): those live in the `*-cli` crates and `e2e`;
-//! - the product libraries (ingest, rtmp-server, sts, rtmp-chunks,
+//! - the product libraries (ingest, service, cluster, rtmp-server, sts, rtmp-chunks,
 //!   reconnect) show no internal module: their API is re-exported at the
 //!   crate root, and a public module only exists behind a feature (the
 //!   planted faults);
 //! - `cargo xtask deps` checks for exactly the GStreamer elements the
-//!   ingest builds its pipelines from.
+//!   ingest builds its pipelines from;
+//! - the harness and media-tools: every file opens with a module doc,
+//!   no public internals (`unreachable_pub` is on, so every `pub` item is
+//!   API re-exported at the root; a public module only where it is a
+//!   namespace of the API, listed here), and no `Result<_, String>`: their
+//!   errors are typed;
+//! - no file in the harness over 400 lines: one job per file, so that a
+//!   stage reads as a walk, not a search.
 //!
 //! The sources are read as text: xtask must build on a machine without
 //! GStreamer, so it cannot link the ingest to ask it.
@@ -18,7 +25,15 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     const BIN_ONLY: [&str; 3] = ["clap", "anyhow", "tracing-subscriber"];
-    const PRODUCT_LIBRARIES: [&str; 5] = ["ingest", "rtmp-server", "sts", "rtmp-chunks", "reconnect"];
+    const PRODUCT_LIBRARIES: [&str; 7] = [
+        "cluster",
+        "ingest",
+        "rtmp-server",
+        "service",
+        "sts",
+        "rtmp-chunks",
+        "reconnect",
+    ];
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -78,6 +93,85 @@ mod tests {
             offenders.is_empty(),
             "make these private and re-export their API at the root: {offenders:?}"
         );
+    }
+
+    /// The harness and media-tools, with the modules they may show as
+    /// namespaces of their API.
+    const TOOL_LIBRARIES: [(&str, &[&str]); 2] =
+        [("harness", &["conformance", "suite"]), ("media-tools", &["flv"])];
+
+    /// Every `.rs` file under `dir`, relative to the workspace root.
+    fn sources(dir: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut pending = vec![root().join(dir)];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path.strip_prefix(root()).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    const HARNESS_FILE_LINES: usize = 400;
+
+    #[test]
+    fn no_harness_file_is_longer_than_400_lines() {
+        let long: Vec<String> = sources("crates/harness/src")
+            .into_iter()
+            .map(|path| (read(&path).lines().count(), path))
+            .filter(|(lines, _)| *lines > HARNESS_FILE_LINES)
+            .map(|(lines, path)| format!("{path}: {lines} lines"))
+            .collect();
+        assert!(
+            long.is_empty(),
+            "split these by job (at most {HARNESS_FILE_LINES} lines each): {long:#?}"
+        );
+    }
+
+    #[test]
+    fn tool_libraries_document_every_file_and_type_their_errors() {
+        let mut offenders = Vec::new();
+        for (name, _) in TOOL_LIBRARIES {
+            for path in sources(&format!("crates/{name}/src")) {
+                let text = read(&path);
+                if !text.starts_with("//!") {
+                    offenders.push(format!("{path}: no module doc (`//!`) at the top"));
+                }
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or_default();
+                    if code.contains("Result<") && code.replace(' ', "").contains(",String>") {
+                        offenders.push(format!("{path}:{}: an untyped error: {}", i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
+
+    #[test]
+    fn tool_libraries_show_no_public_internals() {
+        let mut offenders = Vec::new();
+        for (name, namespaces) in TOOL_LIBRARIES {
+            let path = format!("crates/{name}/src/lib.rs");
+            let text = read(&path);
+            if !text.contains("#![warn(unreachable_pub)]") {
+                offenders.push(format!("{path}: `#![warn(unreachable_pub)]` is missing"));
+            }
+            for line in text.lines() {
+                if let Some(module) = line.strip_prefix("pub mod ")
+                    && !namespaces.contains(&module.trim_end_matches(';'))
+                {
+                    offenders.push(format!("{path}: {line} (not a listed namespace)"));
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
     }
 
     /// The quoted names in the array constant `name` of `source`.

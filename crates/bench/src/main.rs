@@ -11,8 +11,12 @@
 //! the bench starts it as a child, like the peers' processes.
 //!
 //! `--soak 10m` runs the soak instead (soak: one realtime stream, RSS over
-//! time, the manifest's tiling -> soak.md, soak.csv).
+//! time, the manifest's tiling -> soak.md, soak.csv); `--service 64` runs
+//! 64 streams through one live-dubbing service (service_mode: outputs
+//! complete, output delay, CPU and RSS per stream -> service.md), whose
+//! process is `bench serve` (hidden).
 
+mod cluster_mode;
 mod contenders;
 mod driver;
 mod fixture;
@@ -23,6 +27,7 @@ mod publish;
 mod report;
 mod results;
 mod run;
+mod service_mode;
 mod soak;
 mod suite;
 
@@ -65,6 +70,29 @@ enum Command {
         #[arg(required = true)]
         urls: Vec<String>,
     },
+    /// Run the live-dubbing service in this process (used by `--service`).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long)]
+        rtmp: String,
+        #[arg(long)]
+        api: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        sts_url: Option<String>,
+        #[arg(long)]
+        max_streams: usize,
+        /// In a cluster: its NATS, this instance's name, the lease TTL.
+        #[arg(long, requires = "instance")]
+        nats: Option<String>,
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long, value_parser = parse_soak)]
+        lease_ttl: Option<Duration>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +105,19 @@ struct RunArgs {
     /// the first minute and the manifest's segments are contiguous
     #[arg(long, value_name = "DURATION", value_parser = parse_soak, conflicts_with = "quick")]
     soak: Option<Duration>,
+    /// Instead of the levels: this many streams through one live-dubbing
+    /// service with the echo STS, in real time; fails unless every output
+    /// is complete and the output delay's p99 is within one frame of the
+    /// configured delay (reports: target/bench/service.md, service.json)
+    #[arg(long, value_name = "STREAMS", conflicts_with_all = ["quick", "soak"])]
+    service: Option<usize>,
+    /// Instead of the levels: this many streams served by 3 `ingest serve`
+    /// instances sharing leases through a nats-server; the busiest is
+    /// killed with SIGKILL once all are served; fails unless every one of
+    /// its streams is served again with a takeover p99 under 5 s and no
+    /// stream is ever served twice (reports: target/bench/cluster.md, .json)
+    #[arg(long, value_name = "STREAMS", conflicts_with_all = ["quick", "soak", "service"])]
+    cluster: Option<usize>,
     /// Concurrency levels, in streams
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     levels: Vec<usize>,
@@ -163,6 +204,38 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Some(Command::Drive { out, source, urls }) => driver::run(out, source, urls),
+        Some(Command::Serve {
+            rtmp,
+            api,
+            out,
+            listen,
+            sts_url,
+            max_streams,
+            nats,
+            instance,
+            lease_ttl,
+        }) => serve(service::ServiceConfig {
+            rtmp,
+            api,
+            out,
+            listen,
+            max_streams,
+            sts: sts_url.map(ingest::StsSettings::new),
+            // A cluster run measures takeover: no dubbed output.
+            output: if nats.is_some() {
+                String::new()
+            } else {
+                service::DEFAULT_OUTPUT.to_owned()
+            },
+            cluster: nats
+                .zip(instance)
+                .map(|(nats, instance)| service::ClusterSettings {
+                    nats,
+                    instance,
+                    lease_ttl: lease_ttl.unwrap_or_else(service::ClusterSettings::default_ttl),
+                }),
+            ..service::ServiceConfig::default()
+        }),
         None => bench(cli.run),
     };
     match result {
@@ -181,6 +254,29 @@ fn bench(args: RunArgs) -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let out = args.out.unwrap_or_else(|| root.join("target/bench"));
+    if let Some(streams) = args.service {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let options = service_mode::Options {
+            streams,
+            media_s: 30.0,
+            out,
+            fixture_cache: root.join("fixtures/.cache"),
+            python: target.join("sts-echo-venv/bin/python"),
+            echo_script: root.join("tools/sts-echo/echo.py"),
+            command,
+        };
+        return block_on_until_signal(service_mode::run(options));
+    }
+    if let Some(streams) = args.cluster {
+        let options = cluster_mode::Options {
+            streams,
+            media_s: 60.0,
+            out,
+            fixture_cache: root.join("fixtures/.cache"),
+            command,
+        };
+        return block_on_until_signal(cluster_mode::run(options));
+    }
     if let Some(length) = args.soak {
         let options = soak::Options {
             media_s: length.as_secs_f64(),
@@ -210,6 +306,21 @@ fn bench(args: RunArgs) -> Result<()> {
         command,
     };
     block_on_until_signal(suite::run(options))
+}
+
+/// `bench serve`: the service until SIGTERM, as `ingest serve` runs it.
+fn serve(config: service::ServiceConfig) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = service::Service::start(config).await?;
+        let stopper = running.stopper();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stopper.stop();
+        });
+        running.wait().await?;
+        Ok(())
+    })
 }
 
 /// Runs `work` to its end or to Ctrl-C / SIGTERM, whichever comes first.

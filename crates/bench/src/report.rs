@@ -361,6 +361,24 @@ pub struct ReportContext<'a> {
     pub command: &'a str,
 }
 
+/// The same report as one self-contained page: the markdown rendered to
+/// HTML with the plot inline (no script, no external file), so it opens
+/// offline and from a CI artifact, as the scenario suite's report does.
+pub fn html(markdown: &str, svg: &str) -> String {
+    let mut body = String::new();
+    pulldown_cmark::html::push_html(
+        &mut body,
+        pulldown_cmark::Parser::new_ext(markdown, pulldown_cmark::Options::ENABLE_TABLES),
+    );
+    // The plot's XML prologue has no place inside a page.
+    let svg = svg.find("<svg").map_or(svg, |at| &svg[at..]);
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ingest benchmark</title>\
+         <style>body{{font:14px/1.4 system-ui,sans-serif;margin:1.5em}}table{{border-collapse:collapse}}\
+         td,th{{padding:.2em .6em;border-bottom:1px solid #ddd}}</style></head><body>{svg}{body}</body></html>\n"
+    )
+}
+
 pub fn markdown(levels: &[LevelResult], ctx: &ReportContext) -> String {
     let mut out = String::new();
     out.push_str("# Ingest benchmark: ours vs ffmpeg segment vs GStreamer splitmuxsink\n\n");
@@ -424,6 +442,19 @@ pub fn markdown(levels: &[LevelResult], ctx: &ReportContext) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_holds_the_tables_and_the_plot_inline() {
+        let page = html(
+            "# Bench\n\n| a | b |\n| --- | --- |\n| 1 | 2 |\n",
+            "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><rect/></svg>",
+        );
+        assert!(page.contains("<h1>Bench</h1>"), "{page}");
+        assert!(page.contains("<td>2</td>"), "{page}");
+        assert!(page.contains("<svg xmlns"), "{page}");
+        assert!(!page.contains("<?xml"), "{page}");
+        assert!(!page.contains("<script"), "{page}");
+    }
     use crate::measure::frames::FrameCount;
     use crate::measure::stats::Percentiles;
 

@@ -31,7 +31,7 @@ use crate::publish::Feed;
 use crate::results::{ContenderResult, LevelResult, frame_balance};
 
 /// Speed of media-tools' fast pace relative to realtime.
-const FAST_SPEED: f64 = media_tools::publisher::FAST_SPEED as f64;
+const FAST_SPEED: f64 = media_tools::FAST_SPEED as f64;
 
 /// How long contenders may take to exit once every publisher has finished.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -361,6 +361,56 @@ pub fn segment_lags(
         lags.push(lag_ms);
     }
     (lags, untimed)
+}
+
+/// A free loopback port, for a child's HTTP side.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `count` realtime publishers of `fixture`, one per stream `<prefix>NNN`,
+/// each holding its media until released.
+pub fn realtime_feeds(
+    server: &RtmpServer,
+    fixture: &Fixture,
+    prefix: &str,
+    count: usize,
+    logs: &Path,
+) -> Result<(Vec<Stream>, Vec<Feed>)> {
+    let streams: Vec<Stream> = (0..count)
+        .map(|k| {
+            let id = format!("{prefix}{k:03}");
+            Stream {
+                url: server.url(&path_of(&id)),
+                id,
+            }
+        })
+        .collect();
+    let feeds = streams
+        .iter()
+        .map(|s| {
+            Feed::start(
+                fixture,
+                &s.url,
+                Pace::Realtime,
+                &logs.join(format!("publish-{}.log", s.id)),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((streams, feeds))
+}
+
+/// Releases `feeds` spread over one segment (6 s), as streams start in
+/// production: their segment ends and output spans do not all fall in the
+/// same millisecond (a restart's burst is the scenarios' business).
+pub async fn release_spread(feeds: &mut [Feed]) {
+    let spacing = Duration::from_secs(6) / feeds.len().max(1) as u32;
+    let mut start = tokio::time::interval(spacing);
+    for feed in feeds {
+        start.tick().await;
+        feed.release();
+    }
 }
 
 #[cfg(test)]

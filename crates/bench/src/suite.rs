@@ -167,7 +167,8 @@ fn write_outputs(
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
-    write("results.md", report::markdown(levels, &ctx))?;
+    let markdown = report::markdown(levels, &ctx);
+    write("results.md", markdown.clone())?;
     write("results.csv", report::csv(levels))?;
     write(
         "results.json",
@@ -175,7 +176,9 @@ fn write_outputs(
             "date": date, "command": command, "machine": machine, "levels": levels,
         }))?,
     )?;
-    crate::plot::render(levels, &out.join("results.svg"))
+    crate::plot::render(levels, &out.join("results.svg"))?;
+    let svg = std::fs::read_to_string(out.join("results.svg")).context("reading the plot back")?;
+    write("index.html", report::html(&markdown, &svg))
 }
 
 #[cfg(test)]

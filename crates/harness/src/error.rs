@@ -1,3 +1,5 @@
+//! The harness's errors: each names the file, tool or server it concerns.
+
 use std::path::PathBuf;
 
 use thiserror::Error;
@@ -27,6 +29,18 @@ pub enum HarnessError {
     NotFlv { path: PathBuf },
     #[error("echo STS peer: {0}")]
     StsPeer(String),
+    #[error("invalid {var}: {reason}")]
+    Setting { var: &'static str, reason: String },
+    #[error("no Docker engine: {0}")]
+    NoDocker(String),
+    #[error("{0}")]
+    Publisher(String),
+    #[error("the service: {0}")]
+    Service(#[from] service::ServiceError),
+    #[error("cluster instance {instance}: {problem}")]
+    Instance { instance: String, problem: String },
+    #[error("nats-server: {0}")]
+    Nats(#[source] std::io::Error),
 }
 
 impl HarnessError {

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use ingest::SourceElement;
 
-use crate::catalog::{self, FixtureCatalog};
 use crate::error::HarnessError;
-use crate::runner::{self, RunSettings, ScenarioResult};
-use crate::scenario::ScenarioFile;
-use crate::server::{MediaServer, ServerSettings};
+use crate::plan::RunSettings;
+use crate::plan::catalog::{self, FixtureCatalog};
+use crate::plan::scenario::ScenarioFile;
+use crate::record::ScenarioResult;
+use crate::runner;
+use crate::world::server::{MediaServer, ServerSettings};
 
 /// Environment variables the test target reads (the e2e front end sets them
 /// from its flags, so `cargo test`/nextest runs can be steered the same way).
@@ -48,7 +50,7 @@ impl Suite {
     pub fn incompatible(&self) -> Vec<HarnessError> {
         self.scenarios
             .iter()
-            .filter_map(|f| runner::check_compatible(f, &self.fixtures).err())
+            .filter_map(|f| crate::plan::check(f, &self.fixtures).err())
             .collect()
     }
 
@@ -58,12 +60,14 @@ impl Suite {
 }
 
 /// Which server a run uses: `embedded` (default), `mediamtx` (a container),
-/// or `external=rtmp://host:port` (optionally `,api=http://host:port`).
+/// `nginx` (nginx-rtmp started here), or `external=rtmp://host:port`
+/// (optionally `,api=http://host:port`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ServerChoice {
     #[default]
     Embedded,
     Mediamtx,
+    Nginx,
     External(String),
 }
 
@@ -73,10 +77,11 @@ impl std::str::FromStr for ServerChoice {
         match s {
             "" | "embedded" => Ok(Self::Embedded),
             "mediamtx" => Ok(Self::Mediamtx),
+            "nginx" => Ok(Self::Nginx),
             other => match other.strip_prefix("external=") {
                 Some(url) => Ok(Self::External(url.to_owned())),
                 None => Err(format!(
-                    "unknown server '{other}'; expected 'embedded', 'mediamtx' or 'external=rtmp://HOST:PORT[,api=http://HOST:PORT]'"
+                    "unknown server '{other}'; expected 'embedded', 'mediamtx', 'nginx' or 'external=rtmp://HOST:PORT[,api=http://HOST:PORT]'"
                 )),
             },
         }
@@ -88,8 +93,49 @@ impl ServerChoice {
     /// scenarios are then skipped with that reason, never passed.
     pub fn unavailable(&self) -> Option<String> {
         match self {
-            Self::Mediamtx => crate::server::docker_available().err(),
+            Self::Mediamtx => crate::world::server::docker_available()
+                .err()
+                .map(|e| e.to_string()),
             _ => None,
+        }
+    }
+
+    /// Why this server cannot play `scenario`, if it cannot: the scenario
+    /// needs something the server does not do, and is skipped with the
+    /// reason, never failed and never passed.
+    pub fn cannot_run(&self, scenario: &crate::plan::scenario::Scenario) -> Option<String> {
+        use crate::plan::faults::Fault;
+        let restarts = scenario
+            .faults
+            .iter()
+            .any(|f| matches!(f, Fault::RestartServer { .. }));
+        let kicks = scenario
+            .faults
+            .iter()
+            .any(|f| matches!(f, Fault::KickIngest { .. }));
+        let takes_over = scenario.publish.takeover_at.is_some();
+        let service = scenario.service.is_some();
+        match self {
+            Self::Embedded | Self::Mediamtx => None,
+            Self::Nginx if service => {
+                Some("the service follows MediaMTX's Control API, which nginx-rtmp does not have".to_owned())
+            }
+            Self::External(spec) if service && !spec.contains(",api=") => Some(
+                "the service follows the server's Control API (external=rtmp://H:P,api=http://H:P)"
+                    .to_owned(),
+            ),
+            Self::Nginx if takes_over => {
+                Some("nginx-rtmp refuses a second publisher on a busy stream: it has no takeover".to_owned())
+            }
+            Self::Nginx if kicks => Some("nginx-rtmp has no API to kick a reader".to_owned()),
+            Self::Nginx | Self::External(_) if restarts => {
+                Some("the harness restarts only a server it started itself (embedded, mediamtx)".to_owned())
+            }
+            Self::External(spec) if kicks && !spec.contains(",api=") => Some(
+                "kicking the ingest needs the server's Control API (external=rtmp://H:P,api=http://H:P)"
+                    .to_owned(),
+            ),
+            Self::Nginx | Self::External(_) => None,
         }
     }
 
@@ -100,6 +146,18 @@ impl ServerChoice {
         image: Option<&str>,
         settings: &ServerSettings,
     ) -> Result<MediaServer, HarnessError> {
+        self.start_for(run_dir, image, settings, &[]).await
+    }
+
+    /// [`Self::start`] for a run with these stream ids (nginx-rtmp must be
+    /// told them in advance).
+    pub async fn start_for(
+        &self,
+        run_dir: &Path,
+        image: Option<&str>,
+        settings: &ServerSettings,
+        stream_ids: &[String],
+    ) -> Result<MediaServer, HarnessError> {
         std::fs::create_dir_all(run_dir).map_err(|source| HarnessError::Io {
             path: run_dir.to_owned(),
             source,
@@ -108,22 +166,32 @@ impl ServerChoice {
         match self {
             Self::Embedded => MediaServer::embedded(&log, settings).await,
             Self::Mediamtx => MediaServer::container(image, &log, settings).await,
+            Self::Nginx => MediaServer::nginx(run_dir, stream_ids).await,
             Self::External(url) => MediaServer::external(url),
         }
     }
 }
 
 /// Settings from the environment, for the test target.
-pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), String> {
+pub fn settings_from_env() -> Result<(ServerChoice, RunSettings, PathBuf), HarnessError> {
     // The image for `mediamtx` is read by the caller from ENV_MEDIAMTX_IMAGE.
-    let server = std::env::var(ENV_SERVER).unwrap_or_default().parse()?;
+    let server = std::env::var(ENV_SERVER)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|reason| HarnessError::Setting {
+            var: ENV_SERVER,
+            reason,
+        })?;
     let source = match std::env::var(ENV_SOURCE) {
-        Ok(s) if !s.is_empty() => Some(s.parse::<SourceElement>().map_err(|e| e.to_string())?),
+        Ok(s) if !s.is_empty() => Some(s.parse::<SourceElement>().map_err(|e| HarnessError::Setting {
+            var: ENV_SOURCE,
+            reason: e.to_string(),
+        })?),
         _ => None,
     };
     let run_dir = std::env::var_os(ENV_RUN_DIR)
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::artifacts::run_dir(&catalog::workspace_root()));
+        .unwrap_or_else(|| crate::record::artifacts::run_dir(&catalog::workspace_root()));
     let mut settings = RunSettings {
         source,
         keep_artifacts: std::env::var_os(ENV_KEEP).is_some(),
@@ -156,23 +224,28 @@ pub async fn check_scenario(
     settings: &RunSettings,
     attempt: u32,
 ) -> Result<ScenarioResult, ScenarioFailure> {
-    let mut result = runner::run_scenario(file, &suite.fixtures, server, run_dir, settings, attempt)
-        .await
-        .map_err(|e| ScenarioFailure {
-            result: None,
-            message: e.to_string(),
-        })?;
-    if let Err(diff) = crate::snapshot::check(file, &result.outcome, &suite.snapshot_dir()) {
-        result.problems.push(format!("snapshot: {diff}"));
-    }
+    let result = runner::run_scenario(
+        file,
+        &suite.fixtures,
+        server,
+        (run_dir, &suite.snapshot_dir()),
+        settings,
+        attempt,
+    )
+    .await
+    .map_err(|e| ScenarioFailure {
+        result: None,
+        message: e.to_string(),
+    })?;
     runner::tidy(&result, settings);
     if result.passed() {
         return Ok(result);
     }
+    let unmet: Vec<String> = result.unmet.iter().map(ToString::to_string).collect();
     let message = format!(
         "{}\n  - {}\n  artifacts: {}",
         file.name,
-        result.problems.join("\n  - "),
+        unmet.join("\n  - "),
         result.dir.display()
     );
     Err(ScenarioFailure {

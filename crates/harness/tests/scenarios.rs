@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use harness::server::ServerSettings;
+use harness::ServerSettings;
 use harness::suite::{self, Suite};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -26,9 +26,8 @@ fn main() {
     }
     // A server that cannot be had here (no Docker for `mediamtx`) makes every
     // scenario ignored, with the reason, never passed.
-    let unavailable = suite::settings_from_env()
-        .ok()
-        .and_then(|(choice, _, _)| choice.unavailable());
+    let choice = suite::settings_from_env().ok().map(|(choice, _, _)| choice);
+    let unavailable = choice.as_ref().and_then(suite::ServerChoice::unavailable);
     if let Some(reason) = &unavailable {
         eprintln!("scenarios skipped: {reason}");
     }
@@ -37,9 +36,17 @@ fn main() {
             let suite = suite.clone();
             let file = &suite.scenarios[i];
             let kind = file.scenario.tags.first().cloned().unwrap_or_default();
+            // A scenario that needs what the server does not do is ignored,
+            // with the reason.
+            let cannot = choice.as_ref().and_then(|c| c.cannot_run(&file.scenario));
+            if let Some(reason) = &cannot
+                && unavailable.is_none()
+            {
+                eprintln!("{} skipped: {reason}", file.name);
+            }
             Trial::test(file.name.clone(), move || run(&suite, i))
                 .with_kind(kind)
-                .with_ignored_flag(unavailable.is_some())
+                .with_ignored_flag(unavailable.is_some() || cannot.is_some())
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
@@ -58,15 +65,18 @@ fn run(suite: &Suite, index: usize) -> Result<(), Failed> {
         // One server per trial (nextest runs each in its own process), so
         // each trial gets a run folder of its own holding its server.log.
         let trial_dir = run_dir.join(file.name.replace('/', "-"));
-        let server = choice
-            .start(&trial_dir, image.as_deref(), &ServerSettings::default())
-            .await
-            .map_err(|e| e.to_string())?;
         // nextest retries a failed trial in a new process and numbers it.
         let attempt = std::env::var("NEXTEST_ATTEMPT")
             .ok()
             .and_then(|a| a.parse().ok())
             .unwrap_or(1);
+        let ids: Vec<String> = (0..file.scenario.streams)
+            .map(|k| harness::stream_id(&file.name, k, &settings.run_id, attempt))
+            .collect();
+        let server = choice
+            .start_for(&trial_dir, image.as_deref(), &ServerSettings::default(), &ids)
+            .await
+            .map_err(|e| e.to_string())?;
         let checked = suite::check_scenario(suite, file, &server, &trial_dir, &settings, attempt).await;
         server.shutdown().await;
         checked

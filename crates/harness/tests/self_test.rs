@@ -4,38 +4,40 @@
 //! keyframe) and the same assessment must fail, while the untouched run
 //! passes.
 
-use harness::runner::{self, Observed, RunSettings};
-use harness::server::{MediaServer, ServerSettings};
 use harness::suite::Suite;
+use harness::{MediaServer, Observed, Plan, RunSettings, ServerSettings, Stated, Unmet};
 use ingest::{MediaKind, WorkerEvent};
 
 const PACKET: usize = 188;
 const VIDEO_PID: u16 = 0x0100;
 
-async fn observe_happy_path(suite: &Suite, run_dir: &std::path::Path) -> Observed {
+/// The happy path's plan, and what its world left, observed.
+async fn observe_happy_path<'a>(suite: &'a Suite, run_dir: &std::path::Path) -> (Plan<'a>, Observed) {
     let file = suite
         .scenario("happy-path-fast")
         .expect("the suite has happy-path-fast");
     let server = MediaServer::embedded(&run_dir.join("server.log"), &ServerSettings::default())
         .await
         .expect("embedded server");
-    runner::observe(
-        file,
-        &suite.fixtures,
-        &server,
-        run_dir,
-        &RunSettings::default(),
-        1,
-    )
-    .await
-    .expect("the scenario runs")
+    let plan = Plan::make(file, &suite.fixtures, run_dir, &RunSettings::default(), 1)
+        .await
+        .expect("the scenario plans");
+    let world = harness::run_world(&plan, &server)
+        .await
+        .expect("the scenario runs");
+    let observed = harness::observe(&plan, world).await;
+    (plan, observed)
 }
 
-fn problems(suite: &Suite, observed: &Observed) -> Vec<String> {
-    let file = suite
-        .scenario("happy-path-fast")
-        .expect("the suite has happy-path-fast");
-    runner::assess(file, runner::recipe_of(file, &suite.fixtures), observed).2
+fn problems(plan: &Plan<'_>, observed: &Observed) -> Vec<Unmet> {
+    harness::assess(plan, observed).unmet
+}
+
+/// Whether `unmet` holds a stated fact `what` that differs.
+fn states(unmet: &[Unmet], what: Stated) -> bool {
+    unmet
+        .iter()
+        .any(|u| matches!(u, Unmet::Stated { what: w, .. } if *w == what))
 }
 
 /// Removes the first video access unit (the keyframe) from an MPEG-TS file,
@@ -65,46 +67,32 @@ fn drop_first_video_access_unit(ts: &[u8]) -> Vec<u8> {
 async fn planted_faults_make_the_suite_fail() {
     let suite = Suite::load().expect("suite loads");
     let run_dir = tempfile::tempdir().unwrap();
-    let observed = observe_happy_path(&suite, run_dir.path()).await;
-    assert_eq!(
-        problems(&suite, &observed),
-        Vec::<String>::new(),
-        "the untouched run passes"
-    );
+    let (plan, observed) = observe_happy_path(&suite, run_dir.path()).await;
+    assert_eq!(problems(&plan, &observed), [], "the untouched run passes");
 
     // Fault 1: audio dropped.
-    let mut no_audio = Observed {
-        dir: observed.dir.clone(),
-        streams: Vec::new(),
-    };
-    for (observation, segments) in &observed.streams {
-        let mut observation_copy = observation.clone();
-        observation_copy
+    let mut no_audio = observed.clone();
+    for stream in &mut no_audio.streams {
+        stream
+            .world
             .events
             .retain(|(_, e)| !matches!(e, WorkerEvent::SegmentWritten(s) if s.kind == MediaKind::Audio));
-        let video_only = segments
-            .iter()
-            .filter(|s| s.record.kind == MediaKind::Video)
-            .cloned()
-            .collect();
-        no_audio.streams.push((observation_copy, video_only));
+        stream.segments.retain(|s| s.record.kind == MediaKind::Video);
     }
-    let found = problems(&suite, &no_audio);
-    assert!(found.iter().any(|p| p.contains("audio segments")), "{found:#?}");
+    let found = problems(&plan, &no_audio);
+    assert!(states(&found, Stated::AudioSegments), "{found:#?}");
 
     // Fault 2: a video segment no longer starts on a keyframe.
-    let (observation, segments) = &observed.streams[0];
-    let target = segments
+    let stream = &observed.streams[0];
+    let target = stream
+        .segments
         .iter()
         .find(|s| s.record.kind == MediaKind::Video && s.record.index == 1)
         .expect("a second video segment");
     let broken = drop_first_video_access_unit(&std::fs::read(&target.path).unwrap());
     std::fs::write(&target.path, broken).unwrap();
-    let reprobed = harness::probe_segments(observation).await;
-    let misaligned = Observed {
-        dir: observed.dir.clone(),
-        streams: vec![(observation.clone(), reprobed)],
-    };
-    let found = problems(&suite, &misaligned);
-    assert!(found.iter().any(|p| p.contains("keyframe aligned")), "{found:#?}");
+    let mut misaligned = observed.clone();
+    misaligned.streams[0].segments = harness::probe_segments(&stream.world).await;
+    let found = problems(&plan, &misaligned);
+    assert!(states(&found, Stated::KeyframeAligned), "{found:#?}");
 }

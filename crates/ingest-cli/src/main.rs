@@ -1,8 +1,14 @@
-//! `ingest`: pull one RTMP stream into keyframe-aligned segments.
+//! `ingest`: pull one RTMP stream into keyframe-aligned segments, or, as
+//! `ingest serve`, run the live-dubbing service ([`serve`]) that keeps one
+//! such worker per stream MediaMTX has.
 //!
-//! Prints one line per worker event. Waits for a missing or ended stream to
+//! A single worker prints one line per event. Waits for a missing or ended stream to
 //! come back (use `--once` to exit when it ends); Ctrl-C flushes the partial
 //! segment and exits 0; a fatal error exits non-zero with the reason.
+
+mod cluster_status;
+mod repeats;
+mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,14 +18,42 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ingest::{
-    FragmentRecord, SourceElement, StsAudioFormat, StsSettings, WorkerConfig, WorkerEvent, WorkerRunner,
+    FragmentRecord, SourceElement, SpanAudio, StsAudioFormat, StsSettings, WorkerConfig, WorkerEvent,
+    WorkerRunner,
 };
 
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "Pull an RTMP stream (H.264 + AAC) into keyframe-aligned MPEG-TS segments"
+    about = "Pull an RTMP stream (H.264 + AAC) into keyframe-aligned MPEG-TS segments",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    worker: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the live-dubbing service: follow MediaMTX, keep one worker per
+    /// input stream (live/<id>/in), publish each dubbed stream on
+    /// live/<id>/out, and serve health, metrics and streams over HTTP
+    Serve(Box<serve::ServeArgs>),
+    /// A cluster of `ingest serve --nats` instances
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ClusterCommand {
+    /// Which instance serves which stream, and where each stream's
+    /// numbering stands
+    Status(cluster_status::StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Stream to pull, e.g. rtmp://mediamtx:1935/live/<id>/in
     #[arg(long)]
@@ -160,10 +194,19 @@ fn describe(event: &WorkerEvent) -> String {
             format!("playing: the server accepted connection {connection}")
         }
         WorkerEvent::Connected { connection } => format!("connected: connection {connection} is receiving"),
-        WorkerEvent::TracksValidated(c) => format!(
-            "tracks validated: {} + {} (first video after {:.0} ms, first audio after {:.0} ms)",
-            c.video_codec, c.audio_codec, c.first_video_ms, c.first_audio_ms
-        ),
+        WorkerEvent::TracksValidated(c) => {
+            let mut line = format!(
+                "tracks validated: {} + {} (first video after {:.0} ms, first audio after {:.0} ms)",
+                c.video_codec, c.audio_codec, c.first_video_ms, c.first_audio_ms
+            );
+            if let Some(span) = &c.join.not_received {
+                line += &format!(
+                    "; joined at the keyframe at {:.3} s: {:.3}-{:.3} s of the stream not received",
+                    span.to_s, span.from_s, span.to_s
+                );
+            }
+            line
+        }
         WorkerEvent::SegmentWritten(s) => format!(
             "segment: {} start {:.3}s duration {:.3}s, {} frames, {} bytes{}, written {:.1} ms after its last buffer arrived",
             s.file,
@@ -217,6 +260,35 @@ fn describe(event: &WorkerEvent) -> String {
                 " (no session for stream:end)"
             }
         ),
+        WorkerEvent::OutputStarted { connection, url } => {
+            format!("output: publishing connection {connection} to {url}")
+        }
+        WorkerEvent::OutputSpan(span) => {
+            let mut line = format!(
+                "output span: audio segment {} carries {}, {:.0} ms behind the input",
+                span.index,
+                match span.audio {
+                    SpanAudio::Dub => "its dub",
+                    SpanAudio::Original => "the original audio",
+                    SpanAudio::Silence => "silence",
+                },
+                span.delay_ms
+            );
+            if let Some(reason) = &span.reason {
+                line += &format!(" ({reason})");
+            }
+            line
+        }
+        WorkerEvent::OutputEnded {
+            connection,
+            failure,
+            pictures,
+        } => match failure {
+            None => format!("output ended: connection {connection}, {pictures} pictures sent"),
+            Some(failure) => {
+                format!("output failed: connection {connection} after {pictures} pictures: {failure}")
+            }
+        },
         WorkerEvent::Failed { kind, error } => format!("failed ({kind}): {error}"),
         WorkerEvent::Finished {
             video_segments,
@@ -230,13 +302,24 @@ fn describe(event: &WorkerEvent) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The service says what it does (workers started, stopped, refused);
+    // a single worker's events already go to stdout.
+    let default_level = if cli.command.is_some() { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run().await {
+    let result = match &cli.command {
+        Some(Command::Serve(args)) => serve::serve(args).await,
+        Some(Command::Cluster(ClusterCommand::Status(args))) => cluster_status::status(args).await,
+        None => run(&cli.worker).await,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -245,8 +328,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<()> {
-    let args = Args::parse();
+async fn run(args: &Args) -> Result<()> {
     let config = args.worker_config()?;
     let mut handle = WorkerRunner::new(config)
         .stop_when_stream_ends(args.once)
@@ -258,15 +340,24 @@ async fn run() -> Result<()> {
         }
     });
     let mut out = std::io::stdout().lock();
+    let mut repeats = repeats::Repeats::default();
     while let Some(event) = handle.next_event().await {
-        let line = if args.json {
-            serde_json::to_string(&event).context("serialising an event")?
+        let lines = if args.json {
+            vec![serde_json::to_string(&event).context("serialising an event")?]
         } else {
-            describe(&event)
+            let (mut said, own) = repeats.judge(&event, std::time::Instant::now());
+            if own {
+                said.push(describe(&event));
+            }
+            said
         };
         // Whoever read the events has gone (`ingest ... | head -1`): stop
         // the worker cleanly, flushing what it holds, and end quietly.
-        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        let written = lines
+            .iter()
+            .try_for_each(|line| writeln!(out, "{line}"))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(e).context("writing events to stdout");
             }

@@ -8,6 +8,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::dubbing::StsSettings;
 use crate::error::ConfigError;
+use crate::output::OutputSettings;
 use crate::rtmp_url::{DEFAULT_RTMP_PORT, RtmpUrl};
 use crate::stream_id::StreamId;
 use reconnect::ReconnectPolicy;
@@ -19,11 +20,13 @@ pub const ENV_PREFIX: &str = "INGEST_";
 
 /// Sections whose keys are set from the environment as
 /// `INGEST_<SECTION>_<KEY>`.
-const SECTIONS: [&str; 2] = ["reconnect", "sts"];
+const SECTIONS: [&str; 4] = ["reconnect", "unreachable", "sts", "output"];
 
 /// Settings whose environment values are taken as text, never parsed (a
 /// target language `no` is Norwegian, not YAML's false).
-const TEXT_SETTINGS: [&str; 11] = [
+const TEXT_SETTINGS: [&str; 13] = [
+    "output_url",
+    "output_fallback",
     "stream_id",
     "url",
     "mediamtx_host",
@@ -50,6 +53,19 @@ pub const MAX_ATTACH_DELAY: Duration = Duration::from_millis(250);
 pub const DEFAULT_RECONNECT: ReconnectPolicy = ReconnectPolicy {
     initial_delay: Duration::from_millis(100),
     max_delay: Duration::from_millis(200),
+    multiplier: 2.0,
+    jitter: 0.2,
+    max_attempts: None,
+};
+
+/// A server that cannot be reached at all (it refuses the connection, or
+/// does not answer) is not a stream that is about to appear: asking five
+/// times a second would hammer it, so the delay grows to seconds: 250 ms
+/// doubling to 5 s, ±20 %, for ever. Once the server answers again, the
+/// quick [`DEFAULT_RECONNECT`] applies.
+pub const DEFAULT_UNREACHABLE: ReconnectPolicy = ReconnectPolicy {
+    initial_delay: Duration::from_millis(250),
+    max_delay: Duration::from_secs(5),
     multiplier: 2.0,
     jitter: 0.2,
     max_attempts: None,
@@ -115,6 +131,11 @@ pub struct WorkerConfig {
     pub source: SourceElement,
     #[serde(default = "defaults::audio_validation_timeout", with = "humantime_serde")]
     pub audio_validation_timeout: Duration,
+    /// Once both tracks are announced, each must deliver a frame within
+    /// this: a joining worker's first picture waits for the publisher's next
+    /// keyframe, so this bounds the GOP the ingest serves.
+    #[serde(default = "defaults::keyframe_timeout", with = "humantime_serde")]
+    pub keyframe_timeout: Duration,
     /// A server that accepted the play must send a track within this, or
     /// the connection is dropped (and retried) with that reason.
     #[serde(default = "defaults::track_timeout", with = "humantime_serde")]
@@ -132,12 +153,23 @@ pub struct WorkerConfig {
         deserialize_with = "defaults::reconnect_over"
     )]
     pub reconnect: ReconnectPolicy,
+    /// How to retry a server that cannot be reached (connection refused or
+    /// unanswered), as the source guard tells; the same keys as `reconnect`.
+    #[serde(
+        default = "defaults::unreachable",
+        deserialize_with = "defaults::unreachable_over"
+    )]
+    pub unreachable: ReconnectPolicy,
     #[serde(default = "defaults::output_dir")]
     pub output_dir: PathBuf,
     /// Deliver every audio segment to the speech-to-speech service; absent,
     /// nothing is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sts: Option<StsSettings>,
+    /// Publish the input's video with the dubbed audio; absent, nothing is
+    /// published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSettings>,
 }
 
 mod defaults {
@@ -160,6 +192,9 @@ mod defaults {
     pub fn audio_validation_timeout() -> Duration {
         Duration::from_secs(2)
     }
+    pub fn keyframe_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
     pub fn track_timeout() -> Duration {
         Duration::from_secs(5)
     }
@@ -174,6 +209,15 @@ mod defaults {
     }
     pub fn reconnect() -> ReconnectPolicy {
         DEFAULT_RECONNECT
+    }
+    pub fn unreachable() -> ReconnectPolicy {
+        DEFAULT_UNREACHABLE
+    }
+    /// An `unreachable:` mapping keeps the defaults of the keys it leaves out.
+    pub fn unreachable_over<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<ReconnectPolicy, D::Error> {
+        ReconnectPolicy::deserialize_over(&DEFAULT_UNREACHABLE, deserializer)
     }
     /// A `reconnect:` mapping keeps the defaults of the keys it leaves out.
     pub fn reconnect_over<'de, D: serde::Deserializer<'de>>(
@@ -196,12 +240,15 @@ impl WorkerConfig {
             max_buffers: defaults::max_buffers(),
             source: SourceElement::default(),
             audio_validation_timeout: defaults::audio_validation_timeout(),
+            keyframe_timeout: defaults::keyframe_timeout(),
             track_timeout: defaults::track_timeout(),
             idle_timeout: defaults::idle_timeout(),
             source_guard: true,
             reconnect: DEFAULT_RECONNECT,
+            unreachable: DEFAULT_UNREACHABLE,
             output_dir: defaults::output_dir(),
             sts: None,
+            output: None,
         }
     }
 
@@ -393,6 +440,7 @@ impl WorkerConfig {
             });
         }
         self.reconnect.validate()?;
+        self.unreachable.validate()?;
         if self.max_buffers == 0 {
             return Err(ConfigError::InvalidField {
                 field: "max_buffers",
@@ -402,6 +450,7 @@ impl WorkerConfig {
         for (field, value, example) in [
             ("audio_validation_timeout", self.audio_validation_timeout, "2s"),
             ("track_timeout", self.track_timeout, "5s"),
+            ("keyframe_timeout", self.keyframe_timeout, "30s"),
             ("idle_timeout", self.idle_timeout, "10s"),
         ] {
             if value < Duration::from_millis(100) {
@@ -419,6 +468,9 @@ impl WorkerConfig {
         }
         if let Some(sts) = &self.sts {
             sts.validate(self.segment_duration)?;
+        }
+        if let Some(output) = &self.output {
+            output.validate(self.segment_duration)?;
         }
         let url = self.rtmp_url()?;
         // A URL set on the struct directly must agree with the id too.

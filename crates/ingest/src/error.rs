@@ -53,6 +53,10 @@ pub enum StreamError {
         "{kind} track required: the stream has no {kind} track after waiting {waited:?}; this ingest needs H.264 video and AAC audio"
     )]
     MissingTrack { kind: MediaKind, waited: Duration },
+    #[error(
+        "{kind} track announced but no {kind} frame arrived within {waited:?}; the publisher must send a keyframe at least this often (raise keyframe_timeout for a longer GOP)"
+    )]
+    NoFrames { kind: MediaKind, waited: Duration },
     #[error("{kind} codec changed mid-stream from {from} to {to}; the publisher must restart the stream")]
     CodecChanged {
         kind: MediaKind,
@@ -94,6 +98,10 @@ pub enum IngestError {
     /// kept; an STS that is away is never this (its fragments fail instead).
     #[error("STS delivery: {0}")]
     Sts(String),
+    /// The caller's write fence said no: the worker stopped without
+    /// writing anything more.
+    #[error("stopped: this worker may not write for the stream any more ({reason})")]
+    Fenced { reason: String },
 }
 
 /// What kind of failure stopped an ingest: stable names (snake_case in
@@ -117,10 +125,11 @@ pub enum ErrorKind {
     WorkerLost,
     Spawn,
     Sts,
+    Fenced,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         Self::InvalidUrl,
         Self::InvalidStreamId,
         Self::InvalidConfig,
@@ -135,6 +144,7 @@ impl ErrorKind {
         Self::WorkerLost,
         Self::Spawn,
         Self::Sts,
+        Self::Fenced,
     ];
 
     /// The snake_case name.
@@ -154,6 +164,7 @@ impl ErrorKind {
             Self::WorkerLost => "worker_lost",
             Self::Spawn => "spawn",
             Self::Sts => "sts",
+            Self::Fenced => "fenced",
         }
     }
 }
@@ -172,7 +183,9 @@ impl IngestError {
             Self::Config(ConfigError::InvalidStreamId { .. }) => ErrorKind::InvalidStreamId,
             Self::Config(_) => ErrorKind::InvalidConfig,
             Self::Stream(StreamError::UnsupportedCodec { .. }) => ErrorKind::UnsupportedCodec,
-            Self::Stream(StreamError::MissingTrack { .. }) => ErrorKind::MissingTrack,
+            Self::Stream(StreamError::MissingTrack { .. } | StreamError::NoFrames { .. }) => {
+                ErrorKind::MissingTrack
+            }
             Self::Stream(StreamError::CodecChanged { .. }) => ErrorKind::CodecChanged,
             Self::MissingElement { .. } => ErrorKind::MissingElement,
             Self::GstInit(_) => ErrorKind::GstInit,
@@ -182,6 +195,7 @@ impl IngestError {
             Self::WorkerLost => ErrorKind::WorkerLost,
             Self::Spawn(_) => ErrorKind::Spawn,
             Self::Sts(_) => ErrorKind::Sts,
+            Self::Fenced { .. } => ErrorKind::Fenced,
         }
     }
 

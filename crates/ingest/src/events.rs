@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::manifest::{ConnectionRecord, FragmentRecord, SegmentRecord};
+use crate::manifest::{ConnectionRecord, FragmentRecord, OutputRecord, SegmentRecord};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -83,6 +83,22 @@ pub enum WorkerEvent {
         not_sent: u64,
         stream_end_sent: bool,
     },
+    /// The dubbed output started publishing input connection `connection`.
+    OutputStarted {
+        connection: u32,
+        url: String,
+    },
+    /// What the output carried for one audio span.
+    OutputSpan(OutputRecord),
+    /// The output's publish of input connection `connection` ended (after
+    /// its last span), or failed (it starts again at the next keyframe).
+    OutputEnded {
+        connection: u32,
+        failure: Option<String>,
+        /// Pictures this publish sent.
+        #[serde(default)]
+        pictures: u64,
+    },
     Finished {
         video_segments: u64,
         audio_segments: u64,
@@ -121,7 +137,16 @@ impl EventSink {
     }
 
     /// The same sink, with `tap` called on every event.
+    /// The same sink, with `tap` called on every event too (after any tap
+    /// it already had).
     pub(crate) fn tapped(&self, tap: Tap) -> Self {
+        let tap = match self.tap.clone() {
+            None => tap,
+            Some(first) => std::sync::Arc::new(move |event: &WorkerEvent| {
+                first(event);
+                tap(event);
+            }),
+        };
         Self {
             tx: self.tx.clone(),
             tap: Some(tap),

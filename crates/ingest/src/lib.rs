@@ -19,11 +19,14 @@ mod container;
 mod dubbing;
 mod error;
 mod events;
+mod fence;
 mod gst_logging;
 mod gst_runtime;
 mod guard;
+mod join_gate;
 mod manifest;
 mod media;
+mod output;
 mod pipeline;
 #[cfg(feature = "planted-faults")]
 pub mod planted;
@@ -40,19 +43,23 @@ mod teardown;
 mod timeline;
 mod tracks;
 
-pub use config::{DEFAULT_RECONNECT, MAX_ATTACH_DELAY, SourceElement, WorkerConfig};
+pub use config::{DEFAULT_RECONNECT, DEFAULT_UNREACHABLE, MAX_ATTACH_DELAY, SourceElement, WorkerConfig};
 pub use dubbing::{StsAudioFormat, StsSettings};
 pub use error::{ConfigError, ErrorKind, IngestError, StreamError};
 pub use events::WorkerEvent;
+pub use fence::WriteFence;
 pub use gst_runtime::{check_elements, gst_init};
 pub use manifest::{
-    ConnectionRecord, FragmentRecord, FragmentStatus, MANIFEST_FILE, Manifest, ManifestEntry, SegmentRecord,
+    ConnectionRecord, FragmentRecord, FragmentStatus, JoinRecord, MANIFEST_FILE, Manifest, ManifestEntry,
+    OutputRecord, SegmentRecord, Span, TakeoverRecord,
 };
 pub use media::MediaKind;
+pub use output::{DEFAULT_STS_BUDGET, Fallback, OutputSettings, SpanAudio};
 pub use pipeline::REQUIRED_ELEMENTS;
 pub use rtmp_url::RtmpUrl;
 pub use runner::{RunSummary, Stopper, WorkerHandle, WorkerRunner};
 pub use segmenter::SegmentEnd;
+pub use session::Reception;
 pub use stream_id::StreamId;
 
 /// MediaMTX's application for inputs: streams are `live/<id>/in`.

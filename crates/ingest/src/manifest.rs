@@ -53,6 +53,39 @@ pub struct ConnectionRecord {
     /// From starting to connect to the first video/audio buffer.
     pub first_video_ms: f64,
     pub first_audio_ms: f64,
+    #[serde(flatten)]
+    pub join: JoinRecord,
+}
+
+/// Where a connection came into the stream. A server sends a reader audio
+/// at once and video from its next keyframe (MediaMTX has no GOP cache), so
+/// a worker that joins a running stream starts at that keyframe, and what
+/// came before it is stated here rather than found missing.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct JoinRecord {
+    /// The stream's time (its own timeline, seconds) of the first audio
+    /// frame this connection received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_from_s: Option<f64>,
+    /// ... and of its first picture, where its first segments start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_from_s: Option<f64>,
+    /// What this connection could not receive: from where the previous
+    /// connection's media ended (the stream's start, for the first) to its
+    /// first picture. Absent when nothing was missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_received: Option<Span>,
+    /// Audio frames received before the first picture that no picture
+    /// could pair with, and so were not kept.
+    #[serde(default)]
+    pub audio_dropped_before_picture: u64,
+}
+
+/// A span of the stream's timeline, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Span {
+    pub from_s: f64,
+    pub to_s: f64,
 }
 
 /// Where an audio segment's delivery to the STS stands.
@@ -118,17 +151,45 @@ impl FragmentRecord {
     }
 }
 
+/// What the dubbed output carried for one audio span (segment `index`):
+/// its dub, or a fallback and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutputRecord {
+    pub index: u64,
+    pub audio: crate::output::SpanAudio,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How long after its input arrived the span's first frame left for
+    /// the output (the configured delay, plus the release's own lateness).
+    pub delay_ms: f64,
+}
+
+/// The stream was taken over from another instance of a cluster: who
+/// served it before, and where this one's numbering goes on. What could
+/// not be received in between is in the next connection's join record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TakeoverRecord {
+    pub from: String,
+    pub by: String,
+    /// The lease's epoch: one more at each change of owner.
+    pub epoch: u64,
+    pub first_segment: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum ManifestEntry {
     Segment(SegmentRecord),
     Connection(ConnectionRecord),
     Fragment(FragmentRecord),
+    Output(OutputRecord),
+    Takeover(TakeoverRecord),
 }
 
 pub struct Manifest {
     path: PathBuf,
     file: File,
+    fence: Option<crate::fence::WriteFence>,
 }
 
 impl Manifest {
@@ -139,10 +200,25 @@ impl Manifest {
             .append(true)
             .open(&path)
             .map_err(|e| IngestError::io(&path, e))?;
-        Ok(Self { path, file })
+        Ok(Self {
+            path,
+            file,
+            fence: None,
+        })
+    }
+
+    /// Every later line is written only if `fence` allows it.
+    pub(crate) fn fenced(mut self, fence: Option<crate::fence::WriteFence>) -> Self {
+        self.set_fence(fence);
+        self
+    }
+
+    pub(crate) fn set_fence(&mut self, fence: Option<crate::fence::WriteFence>) {
+        self.fence = fence;
     }
 
     pub fn append(&mut self, entry: &ManifestEntry) -> Result<(), IngestError> {
+        crate::fence::check(self.fence.as_ref())?;
         let mut line = serde_json::to_vec(entry).expect("manifest entries always serialise");
         line.push(b'\n');
         // One write per line keeps lines whole for a concurrent reader.

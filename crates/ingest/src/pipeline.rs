@@ -6,6 +6,11 @@
 //!                        └─ audio ─ aacparse ─ capsfilter(adts) ─ queue ─ appsink
 //! ```
 //!
+//! In front of flvdemux, a probe on the source's pad runs the FLV stream
+//! through the [`JoinGate`]: the tracks are announced by their first tags,
+//! and audio waits for the first picture, so a worker that joins a running
+//! stream with a long GOP still gets both pads.
+//!
 //! Branches are created inside `pad-added`, once a track is known to exist
 //! and to carry a codec we serve, so a missing track leaves no sink waiting
 //! for preroll. Codec copy throughout: parsers only reframe (Annex-B with
@@ -26,6 +31,7 @@ use gstreamer_app as gst_app;
 
 use crate::config::SourceElement;
 use crate::error::IngestError;
+use crate::join_gate::{GateNews, JoinFacts, JoinGate, Verdict};
 use crate::media::{MediaBuffer, MediaKind};
 use crate::rtmp_url::RtmpUrl;
 use crate::tracks::{self, TrackCaps};
@@ -55,6 +61,14 @@ const MAX_BACKLOG: usize = 3000;
 pub enum PipelineMessage {
     /// The first bytes came from the server.
     SourceData,
+    /// A track's first tag came (a sequence header will do), naming its
+    /// codec; its first frame may come much later.
+    Announced {
+        kind: MediaKind,
+        caps: TrackCaps,
+    },
+    /// The first picture came; what the connection received before it.
+    Joined(JoinFacts),
     /// flvdemux exposed a track.
     Track {
         kind: MediaKind,
@@ -156,11 +170,12 @@ impl IngestPipeline {
         let arrivals = Arc::new(ArrivalClock::default());
         let source_pad = source.static_pad("src").expect("sources have a src pad");
         let (probe_tx, probe_arrivals) = (tx.clone(), arrivals.clone());
-        source_pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let gate = GateProbe::default();
+        source_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if probe_arrivals.record_source() {
                 let _ = probe_tx.send(PipelineMessage::SourceData);
             }
-            gst::PadProbeReturn::Ok
+            gate.pass(info, &probe_tx)
         });
 
         let weak_pipeline = pipeline.downgrade();
@@ -280,6 +295,56 @@ impl Drop for IngestPipeline {
             tracing::debug!("no buffer came to park the source's thread on; stopping it mid-read");
         }
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// The [`JoinGate`] on the source's pad; once open, a flag read per buffer.
+#[derive(Default)]
+struct GateProbe {
+    open: std::sync::atomic::AtomicBool,
+    gate: Mutex<JoinGate>,
+}
+
+impl GateProbe {
+    fn pass(&self, info: &mut gst::PadProbeInfo<'_>, tx: &Sender<PipelineMessage>) -> gst::PadProbeReturn {
+        use std::sync::atomic::Ordering;
+        if self.open.load(Ordering::Acquire) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let Ok(map) = buffer.map_readable() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut gate = self.gate.lock().expect("gate lock");
+        let (mut out, mut news) = (Vec::new(), Vec::new());
+        let verdict = gate.push(map.as_slice(), &mut out, &mut news);
+        drop(map);
+        for news in news {
+            let _ = tx.send(match news {
+                GateNews::Announced { kind, caps } => PipelineMessage::Announced { kind, caps },
+                GateNews::Opened(facts) => PipelineMessage::Joined(facts),
+            });
+        }
+        if gate.is_open() {
+            self.open.store(true, Ordering::Release);
+        }
+        match verdict {
+            Verdict::AsIs => gst::PadProbeReturn::Ok,
+            Verdict::Rewritten if out.is_empty() => gst::PadProbeReturn::Drop,
+            Verdict::Rewritten => {
+                let mut replaced = gst::Buffer::from_mut_slice(out);
+                {
+                    let replaced = replaced.get_mut().expect("a new buffer is writable");
+                    replaced.set_flags(buffer.flags());
+                    replaced.set_pts(buffer.pts());
+                    replaced.set_dts(buffer.dts());
+                }
+                info.data = Some(gst::PadProbeData::Buffer(replaced));
+                gst::PadProbeReturn::Ok
+            }
+        }
     }
 }
 

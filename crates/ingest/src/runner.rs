@@ -15,9 +15,11 @@ use crate::config::WorkerConfig;
 use crate::dubbing::Dubbing;
 use crate::error::IngestError;
 use crate::events::{EventSink, WorkerEvent};
+use crate::fence::WriteFence;
+use crate::output::{Output, OutputFeed};
 use crate::rtmp_url::RtmpUrl;
 use crate::segment_writer::SegmentWriter;
-use crate::session::{Session, SessionEnd};
+use crate::session::{Reception, Session, SessionEnd};
 use crate::teardown::Teardowns;
 
 /// How long a finishing worker waits for its pipelines to be taken down.
@@ -39,6 +41,9 @@ pub struct RunSummary {
 pub struct WorkerRunner {
     config: WorkerConfig,
     stop_when_stream_ends: bool,
+    fence: Option<WriteFence>,
+    first_segment: u64,
+    continues_after: Option<u64>,
 }
 
 impl WorkerRunner {
@@ -46,7 +51,33 @@ impl WorkerRunner {
         Self {
             config,
             stop_when_stream_ends: false,
+            fence: None,
+            first_segment: 0,
+            continues_after: None,
         }
+    }
+
+    /// Another worker wrote the stream up to `pts_ns` (its timeline): the
+    /// first connection's join record states what this one could not
+    /// receive from there, as a reconnection's does.
+    pub fn continues_after(mut self, pts_ns: u64) -> Self {
+        self.continues_after = Some(pts_ns);
+        self
+    }
+
+    /// Every write the worker makes (segments, manifest, output) is asked
+    /// of `fence` first; a no stops the worker at once ([`IngestError::Fenced`]).
+    pub fn fenced(mut self, fence: WriteFence) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// Numbers segments from `index` at least (a stream that another
+    /// worker served before continues its numbering; a folder with later
+    /// segments continues from those).
+    pub fn first_segment(mut self, index: u64) -> Self {
+        self.first_segment = index;
+        self
     }
 
     /// Finish (successfully) once a stream that delivered media has ended,
@@ -60,13 +91,14 @@ impl WorkerRunner {
         let (event_tx, events) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done) = oneshot::channel();
+        let (reception_tx, reception) = tokio::sync::watch::channel(Reception::default());
         // STS delivery runs on the caller's runtime, if it has one.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let thread = std::thread::Builder::new()
             .name(format!("ingest-{}", self.config.stream_id))
             .spawn(move || {
                 let sink = EventSink::new(event_tx);
-                let result = self.run(&sink, &stop_rx, runtime);
+                let result = self.run(&sink, &stop_rx, &reception_tx, runtime);
                 match &result {
                     Ok(summary) => sink.emit(WorkerEvent::Finished {
                         video_segments: summary.video_segments,
@@ -83,6 +115,7 @@ impl WorkerRunner {
             .map_err(IngestError::Spawn)?;
         Ok(WorkerHandle {
             events,
+            reception,
             stop: stop_tx,
             done: Some(done),
             thread: Some(thread),
@@ -97,18 +130,51 @@ impl WorkerRunner {
         self,
         events: &EventSink,
         stop: &Receiver<()>,
+        reception: &tokio::sync::watch::Sender<Reception>,
         runtime: Option<tokio::runtime::Handle>,
     ) -> Result<RunSummary, IngestError> {
-        let dubbing = match &self.config.sts {
+        // The output sees the fragments' answers (the dubbing's events) and
+        // the frames; the dubbing sees the segments written.
+        let output = match &self.config.output {
             Some(settings) => {
                 self.config.validate()?;
-                Some(Dubbing::start(&self.config, settings, runtime, events.clone())?)
+                std::fs::create_dir_all(self.config.stream_dir())
+                    .map_err(|e| IngestError::io(self.config.stream_dir(), e))?;
+                Some(Output::start(
+                    settings,
+                    &self.config.stream_dir(),
+                    events.clone(),
+                    self.fence.clone(),
+                )?)
             }
             None => None,
         };
-        let tapped = dubbing.as_ref().map(|d| events.tapped(d.tap()));
+        // The output's tap holds its feed: every sink with it must be gone
+        // before the output can finish.
+        let with_output = match &output {
+            Some(output) => events.tapped(output.tap()),
+            None => events.clone(),
+        };
+        let dubbing = match &self.config.sts {
+            Some(settings) => {
+                self.config.validate()?;
+                Some(Dubbing::start(
+                    &self.config,
+                    settings,
+                    runtime,
+                    with_output.clone(),
+                    self.fence.clone(),
+                )?)
+            }
+            None => None,
+        };
+        let tapped = match &dubbing {
+            Some(dubbing) => with_output.tapped(dubbing.tap()),
+            None => with_output.clone(),
+        };
         let teardowns = Teardowns::new();
-        let result = self.run_connections(tapped.as_ref().unwrap_or(events), stop, &teardowns);
+        let feed = output.as_ref().map(Output::feed);
+        let result = self.run_connections(&tapped, stop, reception, &teardowns, feed.as_ref());
         if !teardowns.wait(TEARDOWN_WAIT) {
             tracing::warn!(
                 "a pipeline was still shutting down after {} s; finishing without it",
@@ -116,7 +182,15 @@ impl WorkerRunner {
             );
         }
         drop(tapped);
-        match dubbing.map(Dubbing::finish) {
+        let dubbed = dubbing.map(Dubbing::finish);
+        // After the dubbing, whose last answers the output's last spans wait
+        // for; the output then lets its last frames leave at their time.
+        drop(with_output);
+        drop(feed);
+        if let Some(output) = output {
+            output.finish();
+        }
+        match dubbed {
             // The run's own failure is the one to report.
             Some(Err(e)) if result.is_ok() => Err(e),
             _ => result,
@@ -127,20 +201,26 @@ impl WorkerRunner {
         &self,
         events: &EventSink,
         stop: &Receiver<()>,
+        reception: &tokio::sync::watch::Sender<Reception>,
         teardowns: &Teardowns,
+        output: Option<&OutputFeed>,
     ) -> Result<RunSummary, IngestError> {
         self.config.validate()?;
         let url: RtmpUrl = self.config.rtmp_url()?;
         crate::gst_runtime::gst_init()?;
         crate::gst_runtime::check_elements(&[self.config.source.factory_name()])?;
-        let mut writer = SegmentWriter::create(&self.config.stream_dir())?;
-        let mut next_index = writer.first_free_index()?;
+        let mut writer = SegmentWriter::create(&self.config.stream_dir())?.fenced(self.fence.clone());
+        let mut next_index = writer.first_free_index()?.max(self.first_segment);
         let mut counts = [0u64; 2];
         // Connections count those that carried media (as the manifest
         // numbers them); an attempt that failed keeps the number for the
         // next one.
         let mut carried = 0u32;
         let mut failures = 0u32;
+        // Consecutive failures to reach the server at all: they back off
+        // with the slower `unreachable` policy.
+        let mut unreachable = 0u32;
+        let mut received_until = self.continues_after;
         loop {
             let connection = carried + 1;
             events.emit(WorkerEvent::Connecting {
@@ -150,6 +230,8 @@ impl WorkerRunner {
             });
             let session = Session {
                 config: &self.config,
+                received_until: &mut received_until,
+                reception,
                 url: &url,
                 connection,
                 writer: &mut writer,
@@ -158,8 +240,13 @@ impl WorkerRunner {
                 events,
                 stop,
                 teardowns,
+                output,
             };
-            let reason = match session.run()? {
+            let ended = session.run()?;
+            if let Some(output) = output {
+                output.connection_ended(connection);
+            }
+            let reason = match ended {
                 SessionEnd::Stopped { carried_media } => {
                     carried += u32::from(carried_media);
                     break;
@@ -167,6 +254,11 @@ impl WorkerRunner {
                 SessionEnd::Refused(refusal) => return Err(refusal.into()),
                 SessionEnd::ConnectFailed(failure) => {
                     failures += 1;
+                    unreachable = if failure.is_unreachable() {
+                        unreachable + 1
+                    } else {
+                        0
+                    };
                     failure.to_string()
                 }
                 SessionEnd::Ended { reason } => {
@@ -180,16 +272,23 @@ impl WorkerRunner {
                     }
                     // A stream that delivered media restarts the count.
                     failures = 1;
+                    unreachable = 0;
                     reason
                 }
             };
-            if !self.config.reconnect.allows(failures) {
+            let policy = if unreachable > 0 {
+                &self.config.unreachable
+            } else {
+                &self.config.reconnect
+            };
+            let attempts = if unreachable > 0 { unreachable } else { failures };
+            if !self.config.reconnect.allows(failures) || !policy.allows(attempts) {
                 return Err(IngestError::RetriesExhausted {
                     attempts: failures,
                     last: reason,
                 });
             }
-            let delay = self.config.reconnect.delay(failures, fastrand::f64());
+            let delay = policy.delay(attempts, fastrand::f64());
             events.emit(WorkerEvent::Reconnecting {
                 attempt: failures + 1,
                 delay_ms: delay.as_millis() as u64,
@@ -210,6 +309,7 @@ impl WorkerRunner {
 /// The owner's side of a running worker.
 pub struct WorkerHandle {
     events: mpsc::UnboundedReceiver<WorkerEvent>,
+    reception: tokio::sync::watch::Receiver<Reception>,
     stop: Sender<()>,
     done: Option<oneshot::Receiver<Result<RunSummary, IngestError>>>,
     thread: Option<JoinHandle<()>>,
@@ -220,6 +320,12 @@ impl WorkerHandle {
     /// were read.
     pub async fn next_event(&mut self) -> Option<WorkerEvent> {
         self.events.recv().await
+    }
+
+    /// What the worker has received on its current connection, updated as
+    /// frames arrive (before they are segmented).
+    pub fn reception(&self) -> tokio::sync::watch::Receiver<Reception> {
+        self.reception.clone()
     }
 
     /// Asks the worker to flush the partial segment and finish.

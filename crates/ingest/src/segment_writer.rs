@@ -30,6 +30,7 @@ pub struct SegmentWriter {
     open: [Option<OpenFile>; 2],
     connection: u32,
     origin: Option<u64>,
+    fence: Option<crate::fence::WriteFence>,
 }
 
 /// `video_000003.ts`: the kind, the index, and the true container format.
@@ -54,7 +55,16 @@ impl SegmentWriter {
             open: [None, None],
             connection: 0,
             origin: None,
+            fence: None,
         })
+    }
+
+    /// Every later file, rename and manifest line is written only if
+    /// `fence` allows it.
+    pub fn fenced(mut self, fence: Option<crate::fence::WriteFence>) -> Self {
+        self.manifest.set_fence(fence.clone());
+        self.fence = fence;
+        self
     }
 
     /// The first segment index no earlier run in this directory used, so a
@@ -66,7 +76,10 @@ impl SegmentWriter {
             .iter()
             .filter_map(|e| match e {
                 ManifestEntry::Segment(s) => Some(s.index + 1),
-                ManifestEntry::Connection(_) | ManifestEntry::Fragment(_) => None,
+                ManifestEntry::Connection(_)
+                | ManifestEntry::Fragment(_)
+                | ManifestEntry::Output(_)
+                | ManifestEntry::Takeover(_) => None,
             })
             .max()
             .unwrap_or(0))
@@ -85,10 +98,15 @@ impl SegmentWriter {
     pub fn append(&mut self, index: u64, frame: &Frame<Bytes>) -> Result<(), IngestError> {
         let origin = *self.origin.get_or_insert(frame.pts);
         let slot = &mut self.open[frame.kind.index()];
+        // Every frame asks: a fenced worker stops within a frame.
+        crate::fence::check(self.fence.as_ref())?;
         if slot.as_ref().is_none_or(|f| f.index != index) {
             if let Some(stale) = slot.take() {
                 // A segment that was never closed must not linger half-written.
                 let _ = std::fs::remove_file(&stale.temp);
+            }
+            if let Some(fence) = &self.fence {
+                fence.reserve(index)?;
             }
             let temp = self
                 .dir
@@ -123,6 +141,10 @@ impl SegmentWriter {
                     )),
                 )
             })?;
+        if let Err(fenced) = crate::fence::check(self.fence.as_ref()) {
+            let _ = std::fs::remove_file(&open.temp);
+            return Err(fenced);
+        }
         let bytes = open.ts.bytes_written();
         let mut buffered = open.ts.into_inner();
         let flushed = buffered.flush();

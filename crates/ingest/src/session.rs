@@ -11,8 +11,10 @@ use crate::config::WorkerConfig;
 use crate::error::{IngestError, StreamError};
 use crate::events::{EventSink, WorkerEvent};
 use crate::guard::{GuardEvent, GuardSettings, Limits, SourceGuard};
-use crate::manifest::{ConnectionRecord, ManifestEntry};
+use crate::join_gate::JoinFacts;
+use crate::manifest::{ConnectionRecord, JoinRecord, ManifestEntry, Span};
 use crate::media::{MediaBuffer, MediaKind};
+use crate::output::{OutFrame, OutputFeed};
 use crate::pipeline::{IngestPipeline, PipelineMessage, PipelineSettings};
 use crate::rtmp_url::RtmpUrl;
 use crate::segment_writer::SegmentWriter;
@@ -47,6 +49,10 @@ pub(crate) enum SessionEnd {
 
 pub(crate) struct Session<'a> {
     pub config: &'a WorkerConfig,
+    /// Where the previous connection's media ended (raw PTS, ns): the start
+    /// of what a new connection could not receive. Updated as media comes.
+    pub received_until: &'a mut Option<u64>,
+    pub reception: &'a tokio::sync::watch::Sender<Reception>,
     pub url: &'a RtmpUrl,
     pub connection: u32,
     pub writer: &'a mut SegmentWriter,
@@ -55,13 +61,76 @@ pub(crate) struct Session<'a> {
     pub events: &'a EventSink,
     pub stop: &'a Receiver<()>,
     pub teardowns: &'a Teardowns,
+    /// Where the dubbed output takes the frames, when there is one.
+    pub output: Option<&'a OutputFeed>,
 }
 
+/// What one connection has learned about its tracks.
 struct Tracks {
+    /// What each track carries: from its first tag (the join gate's
+    /// announcement) or its pad, whichever came first; the pad's replaces it.
     caps: [Option<TrackCaps>; 2],
-    first_buffer: [Option<Instant>; 2],
+    /// When the first track was announced, and when both were.
+    first_announced: Option<Instant>,
+    both_announced: Option<Instant>,
+    /// Each track's first buffer: its arrival and PTS.
+    first_buffer: [Option<(Instant, Option<u64>)>; 2],
+    /// Both tracks have delivered a frame; media goes to the segmenter.
     validated: bool,
     held: Vec<MediaBuffer>,
+    /// What came before the first picture, as the join gate saw it.
+    joined: Option<JoinFacts>,
+}
+
+impl Tracks {
+    fn announce(&mut self, kind: MediaKind, caps: TrackCaps, now: Instant) {
+        self.first_announced.get_or_insert(now);
+        self.caps[kind.index()] = Some(caps);
+        if self.both_announced.is_none() && self.caps.iter().all(Option::is_some) {
+            self.both_announced = Some(now);
+        }
+    }
+
+    /// The first track that has not announced itself.
+    fn unannounced(&self) -> MediaKind {
+        MediaKind::ALL
+            .into_iter()
+            .find(|k| self.caps[k.index()].is_none())
+            .unwrap_or(MediaKind::Audio)
+    }
+
+    /// The first track that has delivered no frame.
+    fn without_frames(&self) -> MediaKind {
+        MediaKind::ALL
+            .into_iter()
+            .find(|k| self.first_buffer[k.index()].is_none())
+            .unwrap_or(MediaKind::Video)
+    }
+}
+
+/// What the ingest has received on its current connection: the highest
+/// PTS of each track, on the stream's own timeline (to the millisecond).
+/// A harness that must not end a publish before the reader has its last
+/// frame watches this. With the source guard it counts what the guard has
+/// read from the server (rtmpsrc holds a partial 4096-byte block until more
+/// bytes come, so its buffers would never show the end of a stream that
+/// stays connected); without it, what flvdemux gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reception {
+    /// Counts connections as the manifest does.
+    pub connection: u32,
+    pub video_pts_ns: Option<u64>,
+    pub audio_pts_ns: Option<u64>,
+}
+
+impl Reception {
+    fn note(&mut self, kind: MediaKind, pts: u64) {
+        let slot = match kind {
+            MediaKind::Video => &mut self.video_pts_ns,
+            MediaKind::Audio => &mut self.audio_pts_ns,
+        };
+        *slot = Some(slot.map_or(pts, |seen| seen.max(pts)));
+    }
 }
 
 impl Session<'_> {
@@ -108,10 +177,17 @@ impl Session<'_> {
         let mut timelines = [TrackTimeline::video(), TrackTimeline::audio(DEFAULT_SAMPLE_RATE)];
         let mut tracks = Tracks {
             caps: [None, None],
+            first_announced: None,
+            both_announced: None,
             first_buffer: [None, None],
             validated: false,
             held: Vec::new(),
+            joined: None,
         };
+        self.reception.send_replace(Reception {
+            connection: self.connection,
+            ..Reception::default()
+        });
         let mut received_data = false;
         let mut playing_since: Option<Instant> = None;
         // Why the server refused or ended, when it said: a clearer reason
@@ -123,19 +199,25 @@ impl Session<'_> {
         let mut drain_requested = false;
         let mut faults = crate::planted::PlantedFaults::current();
         let end = loop {
-            let deadline = tracks
-                .first_buffer
-                .iter()
-                .flatten()
-                .min()
+            // Until both tracks are announced, the validation deadline is
+            // one more thing to wait on; afterwards it never fires.
+            let validation_deadline = tracks
+                .first_announced
+                .filter(|_| tracks.both_announced.is_none())
+                .map_or_else(crossbeam_channel::never, |first| {
+                    crossbeam_channel::at(first + self.config.audio_validation_timeout)
+                });
+            // Both announced: each must deliver a frame (video waits for
+            // the server's next keyframe) within the keyframe timeout.
+            let frames_deadline = tracks
+                .both_announced
                 .filter(|_| !tracks.validated)
-                .map(|first| *first + self.config.audio_validation_timeout);
-            // Until both tracks are seen, the validation deadline is one
-            // more thing to wait on; afterwards it never fires.
-            let validation_deadline = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+                .map_or_else(crossbeam_channel::never, |both| {
+                    crossbeam_channel::at(both + self.config.keyframe_timeout)
+                });
             // A server that accepted the play but sends no track.
             let no_track_deadline = playing_since
-                .filter(|_| tracks.caps.iter().all(Option::is_none))
+                .filter(|_| tracks.first_announced.is_none())
                 .map_or_else(crossbeam_channel::never, |since| {
                     crossbeam_channel::at(since + self.config.track_timeout)
                 });
@@ -158,6 +240,14 @@ impl Session<'_> {
                                 playing_since = Some(Instant::now());
                                 self.events.emit(WorkerEvent::Playing { connection: self.connection });
                             }
+                            continue;
+                        }
+                        GuardEvent::Relayed(seen) => {
+                            let ns = |ms: Option<u32>| ms.map(|ms| u64::from(ms) * 1_000_000);
+                            self.reception.send_modify(|r| {
+                                r.video_pts_ns = ns(seen.video_pts_ms);
+                                r.audio_pts_ns = ns(seen.audio_pts_ms);
+                            });
                             continue;
                         }
                         GuardEvent::Refused { code, description } => {
@@ -186,13 +276,15 @@ impl Session<'_> {
                 }
                 recv(self.stop) -> _ => break SessionEnd::Stopped { carried_media: received_data },
                 recv(validation_deadline) -> _ => {
-                    let missing = MediaKind::ALL
-                        .into_iter()
-                        .find(|k| tracks.first_buffer[k.index()].is_none())
-                        .unwrap_or(MediaKind::Audio);
                     break SessionEnd::Refused(StreamError::MissingTrack {
-                        kind: missing,
+                        kind: tracks.unannounced(),
                         waited: self.config.audio_validation_timeout,
+                    });
+                }
+                recv(frames_deadline) -> _ => {
+                    break SessionEnd::Refused(StreamError::NoFrames {
+                        kind: tracks.without_frames(),
+                        waited: self.config.keyframe_timeout,
                     });
                 }
             };
@@ -208,6 +300,15 @@ impl Session<'_> {
                         connection: self.connection,
                     });
                 }
+                PipelineMessage::Announced { kind, caps } => {
+                    if let Err(refusal) = tracks::check(kind, &caps) {
+                        break SessionEnd::Refused(refusal);
+                    }
+                    if tracks.caps[kind.index()].is_none() {
+                        tracks.announce(kind, caps, Instant::now());
+                    }
+                }
+                PipelineMessage::Joined(facts) => tracks.joined = Some(facts),
                 PipelineMessage::Track { kind, caps } => {
                     if let Err(refusal) = tracks::check(kind, &caps) {
                         break SessionEnd::Refused(refusal);
@@ -220,11 +321,18 @@ impl Session<'_> {
                                 .unwrap_or(DEFAULT_SAMPLE_RATE),
                         ),
                     };
-                    tracks.caps[kind.index()] = Some(caps);
+                    tracks.announce(kind, caps, Instant::now());
                 }
                 PipelineMessage::Buffer(buffer) => {
                     let kind = buffer.kind;
-                    tracks.first_buffer[kind.index()].get_or_insert(buffer.arrival);
+                    tracks.first_buffer[kind.index()].get_or_insert((buffer.arrival, buffer.pts));
+                    // With the guard, reception is what it passed on (see
+                    // `Reception`); without it, what the demuxer gave.
+                    if guard.is_none()
+                        && let Some(pts) = buffer.pts
+                    {
+                        self.reception.send_modify(|r| r.note(kind, pts));
+                    }
                     let Some(buffer) = faults.apply(buffer) else {
                         continue;
                     };
@@ -237,12 +345,18 @@ impl Session<'_> {
                         (&tracks.caps, tracks.first_buffer)
                     {
                         tracks.validated = true;
+                        let join = Join {
+                            first_picture: v,
+                            first_audio: a,
+                            gate: tracks.joined,
+                        };
                         let record = ConnectionRecord {
                             connection: self.connection,
                             video_codec: video.codec_name(),
                             audio_codec: audio.codec_name(),
-                            first_video_ms: millis(v.saturating_duration_since(connect_started)),
-                            first_audio_ms: millis(a.saturating_duration_since(connect_started)),
+                            first_video_ms: millis(v.0.saturating_duration_since(connect_started)),
+                            first_audio_ms: millis(a.0.saturating_duration_since(connect_started)),
+                            join: join.record(*self.received_until),
                         };
                         self.writer
                             .manifest()
@@ -308,6 +422,12 @@ impl Session<'_> {
         buffer: MediaBuffer,
     ) -> Result<(), IngestError> {
         let times = timelines[buffer.kind.index()].normalise(buffer.pts, buffer.dts, buffer.duration);
+        if buffer.kind == MediaKind::Video
+            && let Some(pts) = buffer.pts
+        {
+            let end = pts + times.duration;
+            *self.received_until = Some(self.received_until.map_or(end, |until| until.max(end)));
+        }
         if times.jumped {
             tracing::warn!(kind = %buffer.kind, pts = ?buffer.pts, "timestamp jump folded into a continuous timeline");
         }
@@ -326,7 +446,22 @@ impl Session<'_> {
     fn flush(&mut self, events: Vec<SegmentEvent<Bytes>>) -> Result<(), IngestError> {
         for event in events {
             match event {
-                SegmentEvent::Append { index, frame } => self.writer.append(index, &frame)?,
+                SegmentEvent::Append { index, frame } => {
+                    self.writer.append(index, &frame)?;
+                    if let Some(output) = self.output {
+                        output.frame(OutFrame {
+                            kind: frame.kind,
+                            pts: frame.pts,
+                            dts: frame.dts,
+                            duration: frame.duration,
+                            keyframe: frame.keyframe,
+                            data: frame.payload,
+                            arrival: frame.arrival.unwrap_or_else(Instant::now),
+                            segment: index,
+                            connection: self.connection,
+                        });
+                    }
+                }
                 SegmentEvent::Closed(closed) => {
                     let record = self.writer.close(&closed)?;
                     self.counts[closed.kind.index()] += 1;
@@ -341,6 +476,38 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// How a connection came into the stream: its first picture and audio
+/// (arrival, PTS), and what the join gate held back before the picture.
+struct Join {
+    first_picture: (Instant, Option<u64>),
+    first_audio: (Instant, Option<u64>),
+    gate: Option<JoinFacts>,
+}
+
+impl Join {
+    /// The record of it; `received_until` is where the previous
+    /// connection's media ended (none: this is the stream's first).
+    fn record(&self, received_until: Option<u64>) -> JoinRecord {
+        let seconds = |ns: u64| ns as f64 / 1e9;
+        let audio_from = self
+            .gate
+            .and_then(|g| g.first_audio_ms)
+            .map(|ms| u64::from(ms) * 1_000_000)
+            .or(self.first_audio.1);
+        let video_from = self.first_picture.1;
+        let from = received_until.unwrap_or(0);
+        JoinRecord {
+            audio_from_s: audio_from.map(seconds),
+            video_from_s: video_from.map(seconds),
+            not_received: video_from.filter(|v| *v > from).map(|v| Span {
+                from_s: seconds(from),
+                to_s: seconds(v),
+            }),
+            audio_dropped_before_picture: self.gate.map_or(0, |g| g.audio_dropped),
+        }
     }
 }
 
@@ -385,6 +552,12 @@ pub(crate) enum ConnectFailure {
 }
 
 impl ConnectFailure {
+    /// The server could not be reached at all (not: it answered, but the
+    /// stream is not there yet).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
+
     /// What a guard event says about why the connection failed; `Playing`
     /// says nothing.
     fn told_by(event: GuardEvent) -> Option<Self> {
@@ -394,7 +567,7 @@ impl ConnectFailure {
             GuardEvent::Violation(reason) => Some(Self::Violation(reason)),
             GuardEvent::Ended(reason) => Some(Self::Pipeline(reason)),
             GuardEvent::Silent(quiet) => Some(Self::Silent(quiet)),
-            GuardEvent::Playing => None,
+            GuardEvent::Playing | GuardEvent::Relayed(_) => None,
         }
     }
 }

@@ -10,7 +10,7 @@ const MAX_LEN: usize = 128;
 
 /// A validated stream id: ASCII letters, digits, `-`, `_` and `.`, not
 /// starting with a dot (so `.`, `..` and hidden directories are impossible).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamId(String);
 

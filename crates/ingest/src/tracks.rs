@@ -22,6 +22,8 @@ impl TrackCaps {
         let named = match (self.media_type.as_str(), self.mpegversion, self.layer) {
             ("video/x-h264", ..) => "H.264",
             ("video/x-h265", ..) => "H.265",
+            ("video/x-av1", ..) => "AV1",
+            ("video/x-vp9", ..) => "VP9",
             ("video/x-flash-video", ..) => "Sorenson Spark (FLV1)",
             ("video/x-vp6-flash", ..) => "On2 VP6",
             ("video/x-vp6-alpha", ..) => "On2 VP6 with alpha",
@@ -114,6 +116,8 @@ mod tests {
     #[rstest]
     #[case("video/x-h264", None, None, "H.264")]
     #[case("video/x-h265", None, None, "H.265")]
+    #[case("video/x-av1", None, None, "AV1")]
+    #[case("video/x-vp9", None, None, "VP9")]
     #[case("video/x-flash-video", None, None, "Sorenson Spark (FLV1)")]
     #[case("video/x-vp6-flash", None, None, "On2 VP6")]
     #[case("video/x-vp6-alpha", None, None, "On2 VP6 with alpha")]

@@ -110,7 +110,7 @@ async fn a_stream_missing_a_track_is_refused_without_segments(
     let _publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
     let events = collect_events(&mut worker).await;
     let error = worker.wait().await.expect_err("the stream is refused");
-    assert_eq!(error.kind(), ingest::ErrorKind::MissingTrack);
+    assert_eq!(error.kind(), ingest::ErrorKind::MissingTrack, "{error}");
     let (kind, text) = failure(&events).expect("a failed event");
     assert_eq!(kind, ingest::ErrorKind::MissingTrack);
     assert!(text.contains(message), "{text}");
@@ -294,12 +294,14 @@ async fn a_timestamp_jump_does_not_stretch_a_segment() {
             t
         })
         .collect();
-    let (publisher, gate) = publish_tags(&world, &id, tags);
+    let publish = publish_tags(&world, &id, tags);
     let mut worker = spawn_once(world.worker_config(&id, SourceElement::Rtmpsrc));
     world.wait_for_reader(&id).await;
-    gate.send(()).unwrap();
+    publish.go.send(()).unwrap();
+    publish.last.received_by(&worker).await;
+    publish.end.send(()).unwrap();
     let events = collect_events(&mut worker).await;
-    publisher.await.unwrap();
+    publish.task.await.unwrap();
     worker.wait().await.expect("the worker finishes cleanly");
     let video = segments(&events, MediaKind::Video);
     let durations: Vec<f64> = video
@@ -333,4 +335,84 @@ async fn a_second_run_into_the_same_folder_continues_the_numbering() {
         .filter(|e| matches!(e, ManifestEntry::Segment(_)))
         .count();
     assert_eq!(recorded, 8);
+}
+
+/// Production's order: an encoder (plain `ffmpeg -re`) is there first with
+/// a 10-s GOP, and a worker joins the running stream. The server sends it
+/// the sequence headers and audio at once, but video only from the next
+/// keyframe, up to 10 s later: the tracks are present (announced) at once,
+/// so nothing is refused, the segments start at that keyframe, the manifest
+/// says what the worker could not receive, and every picture after it is
+/// written.
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_joining_a_running_long_gop_stream_starts_at_its_next_keyframe(
+    #[values(SourceElement::Rtmpsrc, SourceElement::Rtmp2src)] source: SourceElement,
+) {
+    let recipe = media_tools::FixtureRecipe {
+        gop_s: 10.0,
+        ..small_recipe("join-gop10-16s", 16.0)
+    };
+    let fixture = fixture(&recipe).await;
+    let tags = media_tools::flv::read_tags(&std::fs::read(&fixture).unwrap()).unwrap();
+    let world = World::new();
+    let id = world.stream_id("join");
+    let relay = media_tools::LingeringRelay::start(&world.server.local_addr().to_string())
+        .await
+        .unwrap();
+    let mut encoder = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&fixture)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{}/live/{id}/in", relay.authority()))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts");
+    let path = format!("live/{id}/in");
+    world.server.wait_for_stream(&path, DEADLINE).await.unwrap();
+    let mut worker = spawn_once(world.worker_config(&id, source));
+    let status = tokio::time::timeout(DEADLINE, encoder.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "ffmpeg publishes the whole file");
+    let last = media_tools::Feed::live(&tags);
+    LastFrames::of(&last).received_by(&worker).await;
+    relay.release();
+    let events = collect_events(&mut worker).await;
+    worker.wait().await.expect("nothing is refused");
+
+    let record = events
+        .iter()
+        .find_map(|e| match e {
+            WorkerEvent::TracksValidated(record) => Some(record.clone()),
+            _ => None,
+        })
+        .expect("the tracks are validated");
+    let first_picture = record.join.video_from_s.expect("a first picture");
+    let keyframes: Vec<u32> = tags.iter().filter(|t| t.is_keyframe()).map(|t| t.pts()).collect();
+    assert!(
+        keyframes[1..]
+            .iter()
+            .any(|k| (f64::from(*k) - first_picture * 1e3).abs() <= 2.0),
+        "joined after the first keyframe, so starts at a later one: {first_picture} s, keyframes {keyframes:?}"
+    );
+    let span = record.join.not_received.expect("what was not received is stated");
+    assert_eq!((span.from_s, span.to_s), (0.0, first_picture));
+    let video = segments(&events, MediaKind::Video);
+    assert!(
+        (video[0].pts_ns as f64 / 1e9 - first_picture).abs() < 0.002,
+        "{video:#?}"
+    );
+    let pictures: u64 = video.iter().map(|s| s.frames).sum();
+    let after = tags
+        .iter()
+        .filter(|t| t.kind == media_tools::flv::VIDEO && t.is_frame())
+        .filter(|t| f64::from(t.pts()) >= first_picture * 1e3 - 1.5)
+        .count() as u64;
+    assert_eq!(pictures, after, "every picture from the first keyframe on");
+    for segment in &video {
+        let report = probe(&world.stream_dir(&id).join(&segment.file)).await.unwrap();
+        assert_eq!(report.first_video_frame_is_key, Some(true), "{}", segment.file);
+    }
 }

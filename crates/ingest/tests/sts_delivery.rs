@@ -250,10 +250,7 @@ async fn with_the_sts_down_segmenting_goes_on_and_fragments_fail_in_bounded_time
     });
     let mut worker = spawn_once(config);
     let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
-    publisher
-        .finish_cleanly(DEADLINE)
-        .await
-        .expect("ffmpeg publishes the whole fixture");
+    publisher.finish_for(&worker).await;
     let published = Instant::now();
     let events = collect_events(&mut worker).await;
     worker.wait().await.expect("the worker finishes cleanly");

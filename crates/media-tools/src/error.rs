@@ -1,3 +1,5 @@
+//! Errors of running the real tools: which program, and what it said.
+
 use std::path::PathBuf;
 
 use thiserror::Error;
@@ -26,6 +28,12 @@ pub enum ToolError {
     },
     #[error("{0}")]
     Timeout(String),
+    #[error("fixture '{name}': {problem}")]
+    InvalidRecipe { name: String, problem: String },
+    /// A publish that ended otherwise than planned (the first failure
+    /// only; later asks say the same).
+    #[error("the publish failed: {0}")]
+    Publish(String),
 }
 
 /// The last lines of a tool's stderr: enough to explain a failure.

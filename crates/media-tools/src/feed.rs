@@ -56,15 +56,6 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(fixture: &[FlvTag], window: Window) -> Self {
-        // Metadata and sequence headers; not the AVC end of sequence that
-        // closes a file, which would end the stream before it starts.
-        let configuration = fixture
-            .iter()
-            .filter(|t| t.kind == flv::SCRIPT || t.is_sequence_header())
-            .map(|t| FlvTag {
-                timestamp: 0,
-                ..t.clone()
-            });
         let lead_in = lead_in(fixture);
         let body = fixture
             .iter()
@@ -75,8 +66,18 @@ impl Feed {
             })
             .collect();
         Self {
-            head: configuration.chain(lead_in).collect(),
+            head: configuration(fixture).chain(lead_in).collect(),
             body,
+        }
+    }
+
+    /// What a publisher that is there first sends, as an encoder would:
+    /// the configuration, then the whole fixture from its start at its own
+    /// timestamps, keyframes and all (no lead-in; nothing is held back).
+    pub fn live(fixture: &[FlvTag]) -> Self {
+        Self {
+            head: configuration(fixture).collect(),
+            body: fixture.iter().filter(|t| t.is_frame()).cloned().collect(),
         }
     }
 
@@ -95,6 +96,16 @@ impl Feed {
         self.body.iter().find(|t| t.is_keyframe()).map(|t| t.timestamp)
     }
 
+    /// The highest presentation time (ms) of the body's frames of `kind`
+    /// (audio or video): when a reader has it, it has the whole body.
+    pub fn last_pts(&self, kind: u8) -> Option<u32> {
+        self.body
+            .iter()
+            .filter(|t| t.kind == kind && t.is_frame())
+            .map(FlvTag::pts)
+            .max()
+    }
+
     /// Pictures in the body.
     pub fn video_frames(&self) -> usize {
         self.body.iter().filter(|t| t.kind == VIDEO).count()
@@ -109,6 +120,18 @@ impl Feed {
             .filter(|t| t.kind == AUDIO && f64::from(t.timestamp) + frame_ms / 2.0 >= start)
             .count()
     }
+}
+
+/// Metadata and sequence headers at 0; not the AVC end of sequence that
+/// closes a file, which would end the stream before it starts.
+fn configuration(fixture: &[FlvTag]) -> impl Iterator<Item = FlvTag> + '_ {
+    fixture
+        .iter()
+        .filter(|t| t.kind == flv::SCRIPT || t.is_sequence_header())
+        .map(|t| FlvTag {
+            timestamp: 0,
+            ..t.clone()
+        })
 }
 
 /// The fixture's frames from its start, keyframes left out, over
@@ -221,11 +244,23 @@ mod tests {
     }
 
     #[test]
+    fn a_live_feed_is_the_fixture_as_it_is() {
+        let live = Feed::live(&fixture());
+        assert_eq!(live.head.len(), 3, "configuration only");
+        assert_eq!(live.body[0].timestamp, 0);
+        assert!(live.body.iter().find(|t| t.kind == VIDEO).unwrap().is_keyframe());
+        assert_eq!(live.video_frames(), 250);
+        assert_eq!(live.last_pts(VIDEO), Some(9_981));
+    }
+
+    #[test]
     fn the_body_follows_the_lead_in_from_the_window_start() {
         let whole = Feed::new(&fixture(), Window::WHOLE);
         assert_eq!(whole.body[0].timestamp, LEAD_IN_MS);
         assert_eq!(whole.first_keyframe_ms(), Some(LEAD_IN_MS + 21));
         assert_eq!(whole.video_frames(), 250);
+        assert_eq!(whole.last_pts(VIDEO), Some(LEAD_IN_MS + 9_981));
+        assert_eq!(whole.last_pts(AUDIO), Some(LEAD_IN_MS + 9_980));
         // The audio frame at 0 (midpoint 10 ms) comes before the first picture.
         assert_eq!(whole.pairable_audio_frames(20.0), 499);
 

@@ -90,7 +90,7 @@ impl FixtureRecipe {
     }
 
     /// Refuses recipes ffmpeg could not honour, naming the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ToolError> {
         let finite_positive = |v: f64| v.is_finite() && v > 0.0 && v <= 86_400.0;
         let problem = if !finite_positive(self.duration_s) {
             Some(format!(
@@ -122,7 +122,10 @@ impl FixtureRecipe {
             None
         };
         match problem {
-            Some(p) => Err(format!("fixture '{}': {p}", self.name)),
+            Some(problem) => Err(ToolError::InvalidRecipe {
+                name: self.name.clone(),
+                problem,
+            }),
             None => Ok(()),
         }
     }
@@ -289,7 +292,7 @@ mod tests {
                 ..FixtureRecipe::seed("w")
             },
         ] {
-            let message = broken.validate().unwrap_err();
+            let message = broken.validate().unwrap_err().to_string();
             assert!(
                 message.contains(&format!("fixture '{}'", broken.name)),
                 "{message}"

@@ -68,6 +68,18 @@ impl FlvTag {
         }
     }
 
+    /// Presentation time (ms): the timestamp, plus an AVC picture's
+    /// composition time.
+    pub fn pts(&self) -> u32 {
+        match (self.kind, self.body.as_slice()) {
+            (VIDEO, [first, 1, c0, c1, c2, ..]) if first & 0x0f == AVC_CODEC_ID => {
+                let cts = (i32::from_be_bytes([0, *c0, *c1, *c2]) << 8) >> 8;
+                self.timestamp.saturating_add_signed(cts)
+            }
+            _ => self.timestamp,
+        }
+    }
+
     /// A video keyframe carrying a picture: frame type 1, AVC packet type 1
     /// (not the sequence header nor the end of sequence).
     pub fn is_keyframe(&self) -> bool {
@@ -132,6 +144,23 @@ mod tests {
             },
         );
         t
+    }
+
+    #[test]
+    fn a_picture_is_shown_at_its_timestamp_plus_its_composition_time() {
+        let picture = |ms, cts: [u8; 3]| FlvTag {
+            kind: VIDEO,
+            timestamp: ms,
+            body: vec![0x27, 1, cts[0], cts[1], cts[2], 0x41],
+        };
+        assert_eq!(picture(1000, [0, 0, 66]).pts(), 1066);
+        assert_eq!(picture(1066, [0xff, 0xff, 0xdf]).pts(), 1033, "negative");
+        let audio = FlvTag {
+            kind: AUDIO,
+            timestamp: 1021,
+            body: vec![0xaf, 1, 0x21],
+        };
+        assert_eq!(audio.pts(), 1021);
     }
 
     #[test]

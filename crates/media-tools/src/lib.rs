@@ -3,22 +3,31 @@
 //! (lead-in, hold, body), ffmpeg publishing those over RTMP, and ffprobe
 //! reports on what was written.
 
-pub mod child;
-pub mod error;
-pub mod feed;
-pub mod fixture;
+#![warn(unreachable_pub)]
+
+mod child;
+mod error;
+mod feed;
+mod fixture;
+/// The FLV tag format: a namespace of its own (`flv::read_tags`,
+/// `flv::VIDEO`), the one public module.
 pub mod flv;
-pub mod probe;
-pub mod publisher;
-pub mod raw_publisher;
-pub mod refusing_port;
-pub mod rtmp_client;
-pub mod scripted_server;
-pub mod stats;
+mod lingering_relay;
+mod probe;
+mod publisher;
+mod raw_publisher;
+mod refusing_port;
+mod rtmp_client;
+mod scripted_server;
+mod stats;
+mod tone;
+
+pub use child::command;
 
 pub use error::ToolError;
 pub use feed::{Feed, LEAD_IN_MS, Window};
 pub use fixture::{AudioCodec, FixtureRecipe, VideoCodec};
+pub use lingering_relay::LingeringRelay;
 pub use probe::{ProbeReport, StreamReport, decode_errors, probe};
 pub use publisher::{FAST_SPEED, Pace, Progress, PublishOptions, Publisher};
 pub use raw_publisher::RawPublisher;
@@ -26,3 +35,4 @@ pub use refusing_port::RefusingPort;
 pub use rtmp_client::{ClientError, Received, RtmpPlayer, RtmpPublisher};
 pub use scripted_server::{Script, ScriptedServer};
 pub use stats::percentile;
+pub use tone::{DECODE_RATE_HZ, decode_mono, tone_share};

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
+use crate::error::ToolError;
 use crate::feed::Feed;
 use crate::publisher::{Progress, PublishOptions};
 use crate::rtmp_client::{ClientError, RtmpPublisher};
@@ -24,7 +25,8 @@ pub struct RawPublisher {
     finish: Option<oneshot::Sender<()>>,
     progress: watch::Receiver<Progress>,
     task: Option<tokio::task::JoinHandle<Result<(), ClientError>>>,
-    outcome: Option<Result<(), String>>,
+    /// How it ended, once known (why, if it failed).
+    outcome: Option<Option<String>>,
     log: PathBuf,
 }
 
@@ -86,16 +88,19 @@ impl RawPublisher {
 
     /// Resolves when the publish has ended: `Ok` if it ended as planned
     /// (or the server closed a publisher that stayed connected).
-    pub async fn exited(&mut self) -> Result<(), String> {
+    pub async fn exited(&mut self) -> Result<(), ToolError> {
         if let Some(task) = self.task.as_mut() {
-            let outcome = match task.await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(e) => Err(format!("the publish task failed: {e}")),
+            let failure = match task.await {
+                Ok(result) => result.err().map(|e| e.to_string()),
+                Err(e) => Some(format!("the publish task failed: {e}")),
             };
             self.task = None;
-            self.outcome = Some(outcome);
+            self.outcome = Some(failure);
         }
-        self.outcome.clone().unwrap_or(Ok(()))
+        match self.outcome.clone().flatten() {
+            Some(failure) => Err(ToolError::Publish(failure)),
+            None => Ok(()),
+        }
     }
 
     /// Stops at once, closing the connection.

@@ -56,6 +56,26 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// Whether the server ended the connection: closed it, or reset it (as
+    /// MediaMTX's close does while the peer still sends: a write then fails
+    /// with a reset or a broken pipe).
+    pub fn is_closed_by_server(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            Self::Closed { .. } => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::BrokenPipe
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// One message a player received.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
@@ -412,6 +432,19 @@ impl RtmpPublisher {
     /// timed out); what it sent meanwhile is discarded.
     pub async fn closed_by_server(&mut self) {
         while let Ok(Some(_)) = self.conn.next_payload().await {}
+    }
+
+    /// Reads until the server closes the connection; the status codes it
+    /// sent meanwhile (a refusal with words says one, MediaMTX's close
+    /// says none).
+    pub async fn statuses_until_closed(&mut self) -> Vec<String> {
+        let mut codes = Vec::new();
+        while let Ok(Some(payload)) = self.conn.next_payload().await {
+            if let Some((_, code, _)) = status_of(&payload) {
+                codes.push(code);
+            }
+        }
+        codes
     }
 
     /// Ends the stream cleanly: no more data from us, then whatever the

@@ -94,6 +94,10 @@ struct ChunkStream {
     type_id: u8,
     stream_id: u32,
     timestamp: u32,
+    /// The last timestamp field read (an absolute time after a type-0
+    /// header, a delta after type 1 or 2): a type-3 header that starts a
+    /// new message advances the timestamp by it.
+    ts_field: u32,
     extended: bool,
     /// Bytes of the current message still to come (0: at a boundary).
     remaining: u32,
@@ -102,6 +106,21 @@ struct ChunkStream {
     started_at: Option<usize>,
     /// The message so far, when it is one worth reading.
     kept: Option<Vec<u8>>,
+    /// A media message's first payload bytes (codec, packet type and, for
+    /// AVC, the composition time): enough to know its presentation time.
+    head: [u8; MEDIA_HEAD],
+    head_len: u8,
+}
+
+/// Payload bytes of a media message read for its presentation time.
+const MEDIA_HEAD: usize = 5;
+
+/// The highest presentation time (ms, the stream's timeline) of the audio
+/// and video frames that have passed: what a reader has received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MediaSeen {
+    pub video_pts_ms: Option<u32>,
+    pub audio_pts_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +149,7 @@ pub struct ChunkTracker {
     /// Where the last audio or video went: the play stream.
     pub media_stream_id: Option<u32>,
     pub last_media_timestamp: u32,
+    pub media_seen: MediaSeen,
 }
 
 impl ChunkTracker {
@@ -145,6 +165,7 @@ impl ChunkTracker {
             streams: HashMap::new(),
             media_stream_id: None,
             last_media_timestamp: 0,
+            media_seen: MediaSeen::default(),
         }
     }
 
@@ -276,13 +297,22 @@ impl ChunkTracker {
             (_, None) => return Err(Violation::OrphanChunk { csid }),
         };
         if fmt <= 2 {
-            let ts = u24(&h[0..3]);
+            let mut ts = u24(&h[0..3]);
             stream.extended = ts == 0xFF_FFFF;
+            if stream.extended {
+                // The real value follows the message header.
+                let at = [11, 7, 3][fmt as usize];
+                ts = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+            }
+            stream.ts_field = ts;
             stream.timestamp = if fmt == 0 {
                 ts
             } else {
                 stream.timestamp.wrapping_add(ts)
             };
+        } else if stream.remaining == 0 {
+            // A new message with nothing changed: the same delta again.
+            stream.timestamp = stream.timestamp.wrapping_add(stream.ts_field);
         }
         if fmt <= 1 {
             stream.length = u24(&h[3..6]);
@@ -303,6 +333,7 @@ impl ChunkTracker {
             stream.started_at = Some(self.header_at);
             stream.kept = (stream.length <= READ_WHOLE_UP_TO && worth_reading(stream.type_id))
                 .then(|| Vec::with_capacity(stream.length as usize));
+            stream.head_len = 0;
         }
         let this_chunk = stream.remaining.min(self.chunk_size);
         self.streams.insert(csid, stream);
@@ -349,6 +380,12 @@ impl ChunkTracker {
             .get_mut(&csid)
             .expect("a chunk in progress has a stream");
         stream.remaining -= payload.len() as u32;
+        if matches!(stream.type_id, TYPE_AUDIO | TYPE_VIDEO) && usize::from(stream.head_len) < MEDIA_HEAD {
+            let have = usize::from(stream.head_len);
+            let n = (MEDIA_HEAD - have).min(payload.len());
+            stream.head[have..have + n].copy_from_slice(&payload[..n]);
+            stream.head_len += n as u8;
+        }
         if let Some(kept) = &mut stream.kept {
             kept.extend_from_slice(payload);
         }
@@ -371,6 +408,14 @@ impl ChunkTracker {
             TYPE_AUDIO | TYPE_VIDEO => {
                 self.media_stream_id = Some(stream_id);
                 self.last_media_timestamp = timestamp;
+                let head = &stream.head[..usize::from(stream.head_len)];
+                if let Some(pts) = frame_pts(type_id, timestamp, head) {
+                    let seen = match type_id {
+                        TYPE_VIDEO => &mut self.media_seen.video_pts_ms,
+                        _ => &mut self.media_seen.audio_pts_ms,
+                    };
+                    *seen = Some(seen.map_or(pts, |s| s.max(pts)));
+                }
             }
             TYPE_SET_CHUNK_SIZE if body.len() >= 4 => {
                 let size = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) & 0x7fff_ffff;
@@ -403,6 +448,26 @@ impl ChunkTracker {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// A media message's presentation time (ms), if it carries a frame (not
+/// a sequence header): the timestamp, plus AVC's composition time.
+fn frame_pts(type_id: u8, timestamp: u32, head: &[u8]) -> Option<u32> {
+    const AVC: u8 = 7;
+    const AAC: u8 = 10;
+    match (type_id, head) {
+        (TYPE_VIDEO, [first, 1, c0, c1, c2, ..]) if first & 0x0f == AVC && first & 0x80 == 0 => {
+            // A signed 24-bit composition time.
+            let cts = (i32::from_be_bytes([0, *c0, *c1, *c2]) << 8) >> 8;
+            Some(timestamp.saturating_add_signed(cts))
+        }
+        (TYPE_VIDEO, [first, ..]) if first & 0x0f == AVC && first & 0x80 == 0 => None,
+        (TYPE_AUDIO, [first, packet_type, ..]) if first >> 4 == AAC => {
+            (*packet_type == 1).then_some(timestamp)
+        }
+        (_, [_, ..]) => Some(timestamp),
+        (_, []) => None,
     }
 }
 
@@ -523,13 +588,59 @@ mod tests {
     }
 
     #[test]
-    fn extended_timestamps_are_skipped_over() {
+    fn the_highest_presentation_time_of_each_track_is_known_whatever_the_chunking() {
+        let mut stream = Vec::new();
+        // Sequence headers at 0 say nothing about what was received.
+        stream.extend(chunk0(6, TYPE_VIDEO, 1, 0, &[0x17, 0, 0, 0, 0, 1, 0x64]));
+        stream.extend(chunk0(4, TYPE_AUDIO, 1, 0, &[0xaf, 0, 0x11, 0x90]));
+        // A B-frame stream: decode 1000 shown at 1066, decode 1033 shown
+        // at 1033 (composition 0), decode 1066 shown 33 ms earlier.
+        stream.extend(chunk0(6, TYPE_VIDEO, 1, 1000, &[0x17, 1, 0, 0, 66, 0x65]));
+        stream.extend(chunk0(4, TYPE_AUDIO, 1, 1021, &[0xaf, 1, 0x21]));
+        stream.extend(chunk0(6, TYPE_VIDEO, 1, 1033, &[0x27, 1, 0, 0, 0, 0x41]));
+        stream.extend(chunk0(6, TYPE_VIDEO, 1, 1066, &[0x27, 1, 0xff, 0xff, 0xdf, 0x41]));
+        for piece in [1, 3, 4096] {
+            let mut tracker = past_handshake();
+            assert_eq!(tracker.media_seen, MediaSeen::default());
+            for bytes in stream.chunks(piece) {
+                tracker.feed(bytes, &mut Vec::new()).unwrap();
+            }
+            assert_eq!(
+                tracker.media_seen,
+                MediaSeen {
+                    video_pts_ms: Some(1066),
+                    audio_pts_ms: Some(1021),
+                },
+                "fed {piece} bytes at a time"
+            );
+        }
+    }
+
+    /// Audio every 21 ms is sent with one-byte (type 3) headers after the
+    /// first delta: each new message is another delta later.
+    #[test]
+    fn a_type_3_header_starting_a_message_repeats_the_last_delta() {
+        let mut tracker = past_handshake();
+        let mut bytes = chunk0(4, TYPE_AUDIO, 1, 1000, &[0xaf, 1, 0x21]);
+        // Type 1: delta 21, length 3, audio.
+        bytes.extend([0x44, 0, 0, 21, 0, 0, 3, TYPE_AUDIO, 0xaf, 1, 0x22]);
+        // Type 3, twice: 1042, then 1063.
+        bytes.extend([0xc4, 0xaf, 1, 0x23]);
+        bytes.extend([0xc4, 0xaf, 1, 0x24]);
+        tracker.feed(&bytes, &mut Vec::new()).unwrap();
+        assert_eq!(tracker.last_media_timestamp, 1063);
+        assert_eq!(tracker.media_seen.audio_pts_ms, Some(1063));
+    }
+
+    #[test]
+    fn extended_timestamps_are_read_and_skipped_over() {
         let mut tracker = past_handshake();
         let mut bytes = vec![6, 0xff, 0xff, 0xff, 0, 0, 3, TYPE_AUDIO, 1, 0, 0, 0];
         bytes.extend_from_slice(&0x0100_0000u32.to_be_bytes());
         bytes.extend_from_slice(&[0xaf, 1, 9]);
         tracker.feed(&bytes, &mut Vec::new()).unwrap();
         assert!(tracker.at_boundary());
+        assert_eq!(tracker.last_media_timestamp, 0x0100_0000);
     }
 
     #[test]

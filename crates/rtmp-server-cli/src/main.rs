@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use rtmp_server::{LOG_TARGET, RtmpServer};
+use rtmp_server::{HOOK_OUTPUT_TARGET, LOG_TARGET, RtmpServer};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -48,6 +48,9 @@ fn main() -> anyhow::Result<()> {
     let loaded = mediamtx_config::load(args.config.as_deref(), &env)?;
     if let Some(file) = &loaded.file {
         tracing::info!(target: LOG_TARGET, "configuration loaded from {}", file.display());
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!(target: LOG_TARGET, "{warning}");
     }
     let mut config = loaded.config;
     if let Some(listen) = &args.listen {
@@ -91,6 +94,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
+        // A hook's output is the command's own, as MediaMTX passes it on.
+        if event.metadata().target() == HOOK_OUTPUT_TARGET {
+            ctx.field_format().format_fields(writer.by_ref(), event)?;
+            return writeln!(writer);
+        }
         let level = match *event.metadata().level() {
             Level::ERROR => "ERR",
             Level::WARN => "WAR",

@@ -11,6 +11,9 @@
 //! | `writeQueueSize` | `MTX_WRITEQUEUESIZE` | 512 |
 //! | `pathDefaults.overridePublisher` | `MTX_PATHDEFAULTS_OVERRIDEPUBLISHER` | yes |
 //! | `authInternalUsers[i].ips` with an `api` permission | `MTX_AUTHINTERNALUSERS_<i>_IPS` | who may use the API |
+//! | `pathDefaults.runOnAvailable`, `runOnAvailableRestart`, `runOnUnavailable` (also under `paths.all_others`) | `MTX_PATHDEFAULTS_RUNONAVAILABLE`, ... | path hooks |
+//! | their deprecated names `runOnReady`, `runOnReadyRestart`, `runOnNotReady` | `MTX_PATHDEFAULTS_RUNONREADY`, ... | the same, with MediaMTX's warning; they win over the new names |
+//! | `rtspAddress` | `MTX_RTSPADDRESS` | only its port, for hooks' `RTSP_PORT` (`:8554`) |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -50,7 +53,17 @@ pub struct Loaded {
     pub config: ServerConfig,
     /// The file read, if any (MediaMTX logs it).
     pub file: Option<PathBuf>,
+    /// What MediaMTX warns about the settings (deprecated names).
+    pub warnings: Vec<String>,
 }
+
+/// A hook's setting: its name, its deprecated name, and MediaMTX's env key
+/// suffix for each.
+const HOOK_SETTINGS: [(&str, &str); 3] = [
+    ("runOnAvailable", "runOnReady"),
+    ("runOnAvailableRestart", "runOnReadyRestart"),
+    ("runOnUnavailable", "runOnNotReady"),
+];
 
 pub fn load(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
     let file = match explicit {
@@ -105,7 +118,46 @@ pub fn load(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Re
         config.override_publisher = boolean(&v, "overridePublisher")?;
     }
     config.api_access = api_access(&users(&document, env)?)?;
-    Ok(Loaded { config, file })
+    let mut warnings = Vec::new();
+    if let Some(v) = setting("rtspAddress", "MTX_RTSPADDRESS") {
+        config.hooks.rtsp_port = text(&v).rsplit(':').next().unwrap_or_default().to_owned();
+    }
+    for (name, deprecated) in HOOK_SETTINGS {
+        // A path's own setting (all_others) over the defaults; the
+        // deprecated name over the new one, as MediaMTX applies them.
+        let of = |key: &str| {
+            lookup(&document, &format!("paths.all_others.{key}"))
+                .cloned()
+                .or_else(|| {
+                    setting(
+                        &format!("pathDefaults.{key}"),
+                        &format!("MTX_PATHDEFAULTS_{}", key.to_uppercase()),
+                    )
+                })
+        };
+        let value = match of(deprecated) {
+            Some(old) => {
+                warnings.push(format!(
+                    "parameter '{deprecated}' is deprecated and has been replaced with '{name}'"
+                ));
+                Some(old)
+            }
+            None => of(name),
+        };
+        let Some(value) = value else {
+            continue;
+        };
+        match name {
+            "runOnAvailable" => config.hooks.run_on_available = text(&value),
+            "runOnUnavailable" => config.hooks.run_on_unavailable = text(&value),
+            _ => config.hooks.run_on_available_restart = boolean(&value, name)?,
+        }
+    }
+    Ok(Loaded {
+        config,
+        file,
+        warnings,
+    })
 }
 
 fn lookup<'a>(document: &'a Value, dotted: &str) -> Option<&'a Value> {
@@ -239,5 +291,30 @@ mod tests {
         let env = |key: &str| (key == "MTX_AUTHINTERNALUSERS_1_IPS").then(String::new);
         let error = load(None, &env).unwrap_err().to_string();
         assert_eq!(error, "unable to parse IP/CIDR ''");
+    }
+
+    #[test]
+    fn hooks_are_read_with_their_deprecated_names_winning_and_warned_of() {
+        let env = |key: &str| match key {
+            "MTX_PATHDEFAULTS_RUNONREADY" => Some("/hook ready $MTX_PATH".to_owned()),
+            "MTX_PATHDEFAULTS_RUNONAVAILABLE" => Some("/hook available".to_owned()),
+            "MTX_PATHDEFAULTS_RUNONREADYRESTART" => Some("yes".to_owned()),
+            "MTX_PATHDEFAULTS_RUNONUNAVAILABLE" => Some("/hook gone".to_owned()),
+            "MTX_RTSPADDRESS" => Some(":8555".to_owned()),
+            _ => None,
+        };
+        let loaded = load(None, &env).unwrap();
+        let hooks = &loaded.config.hooks;
+        assert_eq!(hooks.run_on_available, "/hook ready $MTX_PATH");
+        assert!(hooks.run_on_available_restart);
+        assert_eq!(hooks.run_on_unavailable, "/hook gone");
+        assert_eq!(hooks.rtsp_port, "8555");
+        assert_eq!(
+            loaded.warnings,
+            [
+                "parameter 'runOnReady' is deprecated and has been replaced with 'runOnAvailable'",
+                "parameter 'runOnReadyRestart' is deprecated and has been replaced with 'runOnAvailableRestart'",
+            ]
+        );
     }
 }

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub worker_threads: usize,
     /// Capacity of the `subscribe_log` broadcast channel.
     pub log_capacity: usize,
+    /// Commands run when a path becomes available or unavailable
+    /// (MediaMTX's `pathDefaults.runOnAvailable`, ...).
+    pub hooks: crate::hooks::PathHooks,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             outbound_chunk_size: 65_536,
             worker_threads: 2,
             log_capacity: 4096,
+            hooks: crate::hooks::PathHooks::default(),
         }
     }
 }

@@ -37,11 +37,6 @@ const READ_BUFFER: usize = 64 * 1024;
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// How often a slow reader's discarded units are reported (MediaMTX: 1 s).
 const DISCARD_REPORT_PERIOD: Duration = Duration::from_secs(1);
-/// After we end a connection, how long (and how much) we keep reading what
-/// the client still sends. Closing with unread input makes the kernel send
-/// a reset, which can destroy what the client has not read yet.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
 
 pub(crate) struct Shared {
     pub config: ServerConfig,
@@ -142,29 +137,21 @@ pub(crate) async fn serve(stream: TcpStream, remote: SocketAddr, shared: Arc<Sha
     let end = connection.run(&mut reader, &mut writer, accepted).await;
     drop(registration);
     shared.log.conn(&remote, format_args!("closed: {}", end.reason));
-    if !end.peer_gone {
-        linger(&mut reader, &mut writer).await;
-    }
+    // Closed at once, as MediaMTX closes (no lingering to read what the
+    // peer still sends): with input unread, the kernel sends a reset, and
+    // the peer can lose what it had not read yet, as it can with MediaMTX.
+    drop((reader, writer));
 }
 
-/// Why a connection ended, and whether the peer's side is already closed.
+/// Why a connection ended, in MediaMTX's words.
 struct End {
     reason: String,
-    peer_gone: bool,
 }
 
 impl End {
-    fn ours(reason: impl Into<String>) -> Self {
+    fn because(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
-            peer_gone: false,
-        }
-    }
-
-    fn peer(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-            peer_gone: true,
         }
     }
 }
@@ -211,22 +198,6 @@ fn go_error_text(e: &std::io::Error) -> String {
     }
 }
 
-/// Half-closes, then discards input until the client hangs up (bounded).
-async fn linger(reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
-    let drain = async {
-        let _ = writer.shutdown().await;
-        let mut buf = [0u8; 4096];
-        let mut total = 0;
-        while total < LINGER_BYTES {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
-}
-
 struct Connection<'a> {
     shared: &'a Shared,
     session: Session,
@@ -259,14 +230,14 @@ impl Connection<'_> {
             if let Role::Reading { units, output } = &mut self.role {
                 tokio::select! {
                     biased;
-                    _ = kick.notified() => return End::ours("terminated"),
+                    _ = kick.notified() => return End::because("terminated"),
                     unit = units.recv() => {
                         let Some(unit) = unit else {
                             // The publisher left; what was queued is written.
-                            return End::ours("terminated");
+                            return End::because("terminated");
                         };
                         if let Err(reason) = write_units(&mut self.session, &mut self.out, output, units, unit) {
-                            return End::ours(reason);
+                            return End::because(reason);
                         }
                         // A write can block for as long as the write timeout
                         // while the reader does not read: discards are still
@@ -276,10 +247,10 @@ impl Connection<'_> {
                         loop {
                             tokio::select! {
                                 biased;
-                                _ = kick.notified() => return End::ours("terminated"),
+                                _ = kick.notified() => return End::because("terminated"),
                                 flushed = &mut flushing => match flushed {
                                     Ok(()) => break,
-                                    Err(reason) => return End::ours(reason),
+                                    Err(reason) => return End::because(reason),
                                 },
                                 _ = discards.period.tick() => discards.report(),
                             }
@@ -295,28 +266,28 @@ impl Connection<'_> {
             };
             tokio::select! {
                 biased;
-                _ = kick.notified() => return End::ours("terminated"),
+                _ = kick.notified() => return End::because("terminated"),
                 read = tokio::time::timeout_at(deadline, reader.read(&mut buf)) => {
                     let n = match read {
-                        Err(_) => return End::ours(self.socket.timeout("read")),
-                        Ok(Err(e)) => return End::peer(self.socket.error("read", &e)),
-                        Ok(Ok(0)) => return End::peer("EOF"),
+                        Err(_) => return End::because(self.socket.timeout("read")),
+                        Ok(Err(e)) => return End::because(self.socket.error("read", &e)),
+                        Ok(Ok(0)) => return End::because("EOF"),
                         Ok(Ok(n)) => n,
                     };
                     self.handle.stats.inbound.fetch_add(n as u64, Ordering::Relaxed);
                     if let Err(e) = self.session.handle_input(&buf[..n], &mut self.out, &mut events) {
-                        return End::ours(e.to_string());
+                        return End::because(e.to_string());
                     }
                     if let Err(reason) = self.unfinished.update(self.session.in_progress_bytes()) {
-                        return End::ours(reason);
+                        return End::because(reason);
                     }
                     for event in events.drain(..) {
                         if let Err(reason) = self.handle_event(event) {
-                            return End::ours(reason);
+                            return End::because(reason);
                         }
                     }
                     if let Err(reason) = self.flush(writer).await {
-                        return End::ours(reason);
+                        return End::because(reason);
                     }
                 }
             }

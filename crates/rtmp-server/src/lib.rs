@@ -19,6 +19,8 @@
 //!   (`overridePublisher`); a silent publisher is closed after
 //!   `readTimeout`; its readers then too;
 //! - the Control API subset harnesses use, with MediaMTX's JSON;
+//! - the path hooks (`runOnAvailable`/`runOnReady`, `runOnUnavailable`/
+//!   `runOnNotReady`, with restart), their environment and log lines;
 //! - log lines word for word.
 //!
 //! A GOP cache exists only as an option ([`ServerConfig::gop_cache`]).
@@ -59,6 +61,7 @@ mod config;
 mod connection;
 mod error;
 mod gop_cache;
+mod hooks;
 mod info;
 mod log;
 mod media;
@@ -71,8 +74,9 @@ mod stats;
 
 pub use config::{ApiAccess, IpNetwork, ServerConfig};
 pub use error::ServerError;
+pub use hooks::PathHooks;
 pub use info::{
     AudioProps, CodecProps, ConnInfo, ConnState, ItemList, PathConn, PathInfo, TrackInfo, VideoProps,
 };
-pub use log::LOG_TARGET;
+pub use log::{HOOK_OUTPUT_TARGET, LOG_TARGET};
 pub use server::RtmpServer;

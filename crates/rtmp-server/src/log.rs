@@ -6,6 +6,9 @@ use tokio::sync::broadcast;
 
 /// Tracing target of every line this crate logs.
 pub const LOG_TARGET: &str = "rtmp_server";
+/// Tracing target of what a hook's command prints: MediaMTX's children
+/// write to its stdout as they please, without a date or level.
+pub const HOOK_OUTPUT_TARGET: &str = "rtmp_server::hook_output";
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Level {
@@ -49,6 +52,12 @@ impl LogSink {
         };
         // No subscriber is fine: nobody is listening.
         let _ = self.lines.send(format!("{tag} {message}"));
+    }
+
+    /// A line a hook's command printed, passed on as it is.
+    pub fn raw(&self, line: String) {
+        tracing::info!(target: HOOK_OUTPUT_TARGET, "{line}");
+        let _ = self.lines.send(line);
     }
 
     pub fn info(&self, message: String) {

@@ -25,12 +25,13 @@ use crate::relay::{Joined, PathRelay};
 use crate::stats::{ConnId, ConnStats};
 
 /// How every new path is set up.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct PathSettings {
     pub queue_capacity: usize,
     /// `Some((units, bytes))` to keep a GOP cache.
     pub gop_cache: Option<(usize, usize)>,
     pub override_publisher: bool,
+    pub hooks: crate::hooks::PathHooks,
 }
 
 pub(crate) type SharedPath = Arc<Mutex<PathRelay>>;
@@ -52,6 +53,8 @@ struct PathEntry {
     relay: SharedPath,
     available_at: SystemTime,
     online_at: SystemTime,
+    /// Run when the path stops being available (its hooks).
+    unavailable: crate::hooks::Unavailable,
 }
 
 #[derive(Default)]
@@ -178,7 +181,8 @@ impl Registry {
             }
             let previous = maps.paths.remove(path).expect("checked above");
             set_role(&mut maps, previous.publisher, ConnState::Idle, None);
-            lock(&previous.relay).close_readers();
+            terminate_readers(&maps, &previous.relay);
+            previous.unavailable.fire();
         }
         let summary = tracks.summary();
         let gop = self
@@ -191,6 +195,21 @@ impl Registry {
             gop,
         )));
         let available_at = SystemTime::now();
+        // MediaMTX starts the hook, then says the path is available.
+        let (query, uuid) = maps
+            .conns
+            .get(&id)
+            .map(|c| (c.query.clone(), c.uuid.to_string()))
+            .unwrap_or_default();
+        let unavailable = crate::hooks::on_available(
+            &self.settings.hooks,
+            &crate::hooks::Source {
+                path,
+                query: &query,
+                id: uuid,
+            },
+            &self.log,
+        );
         maps.paths.insert(
             path.to_owned(),
             PathEntry {
@@ -198,6 +217,7 @@ impl Registry {
                 relay: relay.clone(),
                 available_at,
                 online_at: SystemTime::now(),
+                unavailable,
             },
         );
         set_role(&mut maps, id, ConnState::Publish, Some(path));
@@ -208,8 +228,9 @@ impl Registry {
         Ok(relay)
     }
 
-    /// Releases `path` if `id` publishes it; its readers write what was
-    /// queued for them and are closed.
+    /// Releases `path` if `id` publishes it; its readers are closed at once,
+    /// and what was queued for them is dropped (MediaMTX cancels each
+    /// reader, which closes its socket without writing its queue).
     pub fn remove_publisher(&self, id: ConnId, path: &str) {
         let mut maps = self.maps();
         if maps.paths.get(path).is_none_or(|p| p.publisher != id) {
@@ -217,8 +238,9 @@ impl Registry {
         }
         let removed = maps.paths.remove(path).expect("checked above");
         set_role(&mut maps, id, ConnState::Idle, None);
+        terminate_readers(&maps, &removed.relay);
+        removed.unavailable.fire();
         drop(maps);
-        lock(&removed.relay).close_readers();
         self.bump();
     }
 
@@ -401,6 +423,18 @@ fn track_infos(tracks: &Tracks) -> Vec<TrackInfo> {
     video.into_iter().chain(audio).collect()
 }
 
+/// Ends every reader of a path that lost its publisher: each is kicked (it
+/// closes without writing what it had queued) and its queue is closed.
+fn terminate_readers(maps: &Maps, relay: &SharedPath) {
+    let mut relay = lock(relay);
+    for reader in relay.reader_ids() {
+        if let Some(conn) = maps.conns.get(&reader) {
+            conn.kick.notify_one();
+        }
+    }
+    relay.close_readers();
+}
+
 pub(crate) fn lock(relay: &SharedPath) -> MutexGuard<'_, PathRelay> {
     relay.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -424,6 +458,7 @@ mod tests {
             queue_capacity: 16,
             gop_cache: None,
             override_publisher,
+            hooks: crate::hooks::PathHooks::default(),
         };
         (Registry::new(settings, log), lines)
     }

@@ -31,6 +31,30 @@ pub struct RtmpServer {
     thread: Option<JoinHandle<()>>,
     /// The lines logged while starting, for subscribers that come later.
     startup_log: Vec<String>,
+    /// Second handles on the listening sockets, kept across a restart:
+    /// were the ports closed in between, another socket on the machine
+    /// could take one (an outgoing connection's ephemeral port), and the
+    /// restart would fail to listen again. A client that connects in the
+    /// instant of the restart waits in the backlog instead of being refused.
+    reserved: Reserved,
+}
+
+struct Reserved {
+    rtmp: std::net::TcpListener,
+    api: Option<std::net::TcpListener>,
+}
+
+impl Reserved {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(Self {
+            rtmp: self.rtmp.try_clone()?,
+            api: self
+                .api
+                .as_ref()
+                .map(std::net::TcpListener::try_clone)
+                .transpose()?,
+        })
+    }
 }
 
 impl RtmpServer {
@@ -38,7 +62,7 @@ impl RtmpServer {
     /// the socket is listening, so clients may connect right away.
     pub fn start(config: ServerConfig) -> Result<RtmpServer, ServerError> {
         let log = LogSink::new(config.log_capacity);
-        Self::start_logging_to(config, log)
+        Self::start_logging_to(config, log, None)
     }
 
     /// Stops the server as a process exit would (every connection closed,
@@ -46,18 +70,35 @@ impl RtmpServer {
     /// ports, logging to the same subscribers, as MediaMTX restarted by its
     /// supervisor would. Returns once it listens again.
     pub fn restart(&mut self) -> Result<(), ServerError> {
+        let reserved = self.reserved.try_clone().map_err(|source| ServerError::Bind {
+            addr: self.local_addr,
+            source,
+        })?;
         self.stop_and_join();
         let mut config = self.shared.config.clone();
         config.listen = self.local_addr;
         config.api_listen = self.api_addr;
-        *self = Self::start_logging_to(config, self.shared.log.clone())?;
+        *self = Self::start_logging_to(config, self.shared.log.clone(), Some(reserved))?;
         Ok(())
     }
 
-    fn start_logging_to(config: ServerConfig, log: LogSink) -> Result<RtmpServer, ServerError> {
-        let listener = bind(config.listen)?;
+    fn start_logging_to(
+        config: ServerConfig,
+        log: LogSink,
+        reserved: Option<Reserved>,
+    ) -> Result<RtmpServer, ServerError> {
+        let (listener, api_listener) = match reserved {
+            Some(reserved) => (reserved.rtmp, reserved.api),
+            None => (bind(config.listen)?, config.api_listen.map(bind).transpose()?),
+        };
         let local_addr = local_addr_of(&listener, config.listen)?;
-        let api_listener = config.api_listen.map(bind).transpose()?;
+        let keep = |l: &std::net::TcpListener, addr: SocketAddr| {
+            l.try_clone().map_err(|source| ServerError::Bind { addr, source })
+        };
+        let reserved = Reserved {
+            rtmp: keep(&listener, local_addr)?,
+            api: api_listener.as_ref().map(|l| keep(l, local_addr)).transpose()?,
+        };
         let api_addr = match (&api_listener, config.api_listen) {
             (Some(listener), Some(requested)) => Some(local_addr_of(listener, requested)?),
             _ => None,
@@ -92,6 +133,7 @@ impl RtmpServer {
                 .gop_cache
                 .then_some((config.gop_cache_max_units, config.gop_cache_max_bytes)),
             override_publisher: config.override_publisher,
+            hooks: config.hooks.clone(),
         };
         let shared = Arc::new(Shared {
             registry: Registry::new(settings, log.clone()),
@@ -145,6 +187,7 @@ impl RtmpServer {
             stop,
             thread: Some(thread),
             startup_log,
+            reserved,
         })
     }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use media_tools::flv;
 use rstest::rstest;
 use rtmp_server::RtmpServer;
 
@@ -154,38 +155,53 @@ async fn sixteen_paths_at_once() {
 }
 
 /// Captures what a reader joining `server`'s path gets while `file` is
-/// released, then the first video packet's flag and DTS.
+/// released, then the first video packet's flag and DTS, and the pictures.
+///
+/// The publisher goes through a relay that holds its close until the reader
+/// has the last picture: the server, like MediaMTX, closes its readers the
+/// moment the publisher leaves and drops what it had queued for them.
 async fn capture_first_video(
     server: &RtmpServer,
     file: &std::path::Path,
     dir: &std::path::Path,
 ) -> (bool, i64, usize) {
-    let url = server.url("live/late/in");
-    let publisher = HeldPublisher::start(file, &url).await;
-    server.wait_for_stream("live/late/in", DEADLINE).await.unwrap();
-    let captured = dir.join(format!("late-{}.flv", server.local_addr().port()));
-    let capture = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-copyts",
-            "-i",
-            &url,
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-        ])
-        .arg(&captured)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let path = "live/late/in";
+    let relay = media_tools::LingeringRelay::start(&server.local_addr().to_string())
+        .await
         .unwrap();
-    wait_for_readers(server, "live/late/in", 1).await;
-    assert!(publisher.release().await.success());
-    read_cleanly(capture).await.unwrap();
+    let publisher = HeldPublisher::start(file, &format!("rtmp://{}/{path}", relay.authority())).await;
+    server.wait_for_stream(path, DEADLINE).await.unwrap();
+    let fixture = flv::read_tags(&std::fs::read(file).unwrap()).unwrap();
+    let pictures = fixture
+        .iter()
+        .filter(|t| t.kind == flv::VIDEO && t.is_frame())
+        .count();
+    let mut player = media_tools::RtmpPlayer::play(&server.local_addr().to_string(), path)
+        .await
+        .unwrap();
+    wait_for_readers(server, path, 1).await;
+    let (published, received) = tokio::join!(publisher.release(), async {
+        let mut tags = Vec::new();
+        let mut seen = 0;
+        // Every picture, then the rest until the server closes.
+        while let Ok(Some(message)) = player.next_within(DEADLINE).await {
+            if let media_tools::Received::Tag(tag) = message {
+                seen += usize::from(tag.kind == flv::VIDEO && tag.is_frame());
+                tags.push(tag);
+            }
+            if seen == pictures {
+                relay.release();
+            }
+        }
+        tags
+    });
+    assert!(published.success());
+    let captured = dir.join(format!("late-{}.flv", server.local_addr().port()));
+    let mut bytes = flv::header();
+    for tag in &received {
+        flv::write_tag(&mut bytes, tag);
+    }
+    std::fs::write(&captured, bytes).unwrap();
     let (status, stderr) = run(tokio::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-xerror", "-i"])
         .arg(&captured)
@@ -239,5 +255,74 @@ async fn a_reader_starts_at_the_next_keyframe_and_decodes() {
     assert_eq!(
         pictures, 120,
         "every picture of the 4-s fixture, none of the lead-in"
+    );
+}
+
+/// When its publisher leaves, a reader is closed at once, as MediaMTX
+/// closes it: `closed: terminated` right away (not after writing what was
+/// queued for it, which would block on a reader that does not read), the
+/// queued frames never come, and nothing announces the end.
+#[tokio::test]
+async fn a_publisher_leaving_closes_its_readers_at_once_dropping_their_queues() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture(dir.path(), 12, 60).await;
+    let tags = flv::read_tags(&std::fs::read(&file).unwrap()).unwrap();
+    let server = start_server();
+    let mut log = LogWatch::new(&server);
+    let authority = server.local_addr().to_string();
+    let path = "live/stalled/in";
+    let mut publisher = media_tools::RtmpPublisher::publish(&authority, path)
+        .await
+        .unwrap();
+    let config: Vec<&flv::FlvTag> = tags.iter().filter(|t| !t.is_frame()).collect();
+    publisher.send_all(config.iter().copied()).await.unwrap();
+    let frames: Vec<flv::FlvTag> = tags.iter().filter(|t| t.is_frame()).cloned().collect();
+    publisher.send_all(&frames).await.unwrap();
+    server.wait_for_stream(path, DEADLINE).await.unwrap();
+    let mut reader = media_tools::RtmpPlayer::play(&authority, path).await.unwrap();
+    wait_for_readers(&server, path, 1).await;
+    let reading = log.wait_for(&["is reading from path", path]).await;
+    let conn = reading
+        .split("[conn ")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The reader reads no more while a minute of media is sent: the
+    // sockets fill, the rest waits in its queue (or overflows it).
+    let mut last_sent = 0;
+    for round in 1..=5u32 {
+        let more: Vec<flv::FlvTag> = frames
+            .iter()
+            .map(|t| flv::FlvTag {
+                timestamp: t.timestamp + 12_000 * round,
+                ..t.clone()
+            })
+            .collect();
+        last_sent = more.iter().map(|t| t.timestamp).max().unwrap();
+        publisher.send_all(&more).await.unwrap();
+    }
+    publisher.finish().await.unwrap();
+    let closed = log.wait_for(&[&format!("[conn {conn}] closed:")]).await;
+    assert!(closed.ends_with("closed: terminated"), "{closed}");
+    let mut last_got = 0;
+    while let Ok(Some(message)) = reader.next_within(DEADLINE).await {
+        match message {
+            media_tools::Received::Tag(tag) => last_got = last_got.max(tag.timestamp),
+            media_tools::Received::Status { code, .. } => assert!(
+                !code.contains("Unpublish") && !code.contains("Stop") && !code.contains("Complete"),
+                "the end was announced: {code}"
+            ),
+            media_tools::Received::Control(event) => {
+                assert_ne!(event, "stream EOF", "the end was announced")
+            }
+            media_tools::Received::Command(_) => {}
+        }
+    }
+    assert!(
+        last_got < last_sent,
+        "the reader got media up to {last_got} ms of {last_sent}: its queue was written after all"
     );
 }

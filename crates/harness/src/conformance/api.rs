@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use super::probe::{Probe, ensure, read_to_close, read_until};
 use super::recordings::{PATHS_LIST, UNAUTHORIZED, key_paths, recorded_line, shape};
-use super::{Check, Need, Verdict, check};
-use crate::server::ServerSettings;
-use crate::server::api::{ApiClient, RawAnswer};
+use super::{Check, CheckFailure, Need, Verdict, check};
+use crate::world::server::ServerSettings;
+use crate::world::server::api::{ApiClient, RawAnswer};
 
-pub fn checks() -> Vec<Check> {
+pub(super) fn checks() -> Vec<Check> {
     vec![
         check!("api", paths_list_has_the_recorded_shape, &[Need::Api]),
         check!("api", paths_get_takes_a_name_with_slashes, &[Need::Api]),
@@ -52,15 +52,18 @@ const CONN_KEYS: [&str; 12] = [
     "bytesSent",
 ];
 
-async fn get(api: &ApiClient, route: &str) -> Result<RawAnswer, String> {
-    api.raw(Method::GET, route).await.map_err(|e| e.to_string())
+async fn get(api: &ApiClient, route: &str) -> Result<RawAnswer, CheckFailure> {
+    api.raw(Method::GET, route)
+        .await
+        .map_err(|e| CheckFailure::from(e.to_string()))
 }
 
-fn json(answer: &RawAnswer) -> Result<Value, String> {
-    serde_json::from_str(&answer.body).map_err(|e| format!("not JSON ({e}): {}", answer.body))
+fn json(answer: &RawAnswer) -> Result<Value, CheckFailure> {
+    serde_json::from_str(&answer.body)
+        .map_err(|e| CheckFailure::from(format!("not JSON ({e}): {}", answer.body)))
 }
 
-fn ok_json(answer: &RawAnswer, route: &str) -> Result<Value, String> {
+fn ok_json(answer: &RawAnswer, route: &str) -> Result<Value, CheckFailure> {
     ensure(answer.status == StatusCode::OK, || {
         format!("{route}: {} {}", answer.status, answer.body)
     })?;
@@ -70,7 +73,7 @@ fn ok_json(answer: &RawAnswer, route: &str) -> Result<Value, String> {
 /// A path with a publisher and one reader, as the recording has.
 async fn one_reader(
     probe: &Probe,
-) -> Result<(String, media_tools::RtmpPublisher, media_tools::RtmpPlayer), String> {
+) -> Result<(String, media_tools::RtmpPublisher, media_tools::RtmpPlayer), CheckFailure> {
     let path = probe.path();
     let publisher = probe
         .publish_available(&path, &probe.material.plain, 3000)
@@ -268,7 +271,10 @@ async fn rtmpconns_list_and_get(probe: &Probe) -> Verdict {
 async fn kick_closes_one_connection(probe: &Probe) -> Verdict {
     let api = probe.api()?;
     let (path, _publisher, mut reader) = one_reader(probe).await?;
-    let list = api.rtmp_conns().await.map_err(|e| e.to_string())?;
+    let list = api
+        .rtmp_conns()
+        .await
+        .map_err(|e| CheckFailure::from(e.to_string()))?;
     let id = list
         .items
         .iter()
@@ -278,7 +284,7 @@ async fn kick_closes_one_connection(probe: &Probe) -> Verdict {
     let answer = api
         .raw(Method::POST, &format!("/v3/rtmpconns/kick/{id}"))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CheckFailure::from(e.to_string()))?;
     let body = json(&answer)?;
     ensure(
         answer.status == StatusCode::OK && body == serde_json::json!({"status": "ok"}),

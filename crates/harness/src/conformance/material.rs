@@ -10,7 +10,7 @@ use media_tools::flv::{self, FlvTag};
 use crate::error::HarnessError;
 
 /// The GOP of every fixture here: a keyframe every 2 s, as in the recordings.
-pub const GOP_MS: u32 = 2000;
+pub(super) const GOP_MS: u32 = 2000;
 
 pub struct Material {
     /// H.264 (no B-frames) + AAC 48 kHz stereo, 12 s.
@@ -50,7 +50,7 @@ async fn tags_of(recipe: &FixtureRecipe, cache_dir: &Path) -> Result<Vec<FlvTag>
 
 /// The configuration (metadata and sequence headers) of a stream; not the
 /// AVC end of sequence, which closes it.
-pub fn config(tags: &[FlvTag]) -> Vec<FlvTag> {
+pub(super) fn config(tags: &[FlvTag]) -> Vec<FlvTag> {
     tags.iter()
         .filter(|t| t.kind == flv::SCRIPT || t.is_sequence_header())
         .cloned()
@@ -58,7 +58,7 @@ pub fn config(tags: &[FlvTag]) -> Vec<FlvTag> {
 }
 
 /// The frames with `from <= timestamp < to`.
-pub fn frames(tags: &[FlvTag], from: u32, to: u32) -> Vec<FlvTag> {
+pub(super) fn frames(tags: &[FlvTag], from: u32, to: u32) -> Vec<FlvTag> {
     tags.iter()
         .filter(|t| t.is_frame() && (from..to).contains(&t.timestamp))
         .cloned()
@@ -67,7 +67,7 @@ pub fn frames(tags: &[FlvTag], from: u32, to: u32) -> Vec<FlvTag> {
 
 /// Shifts every frame by `offset` ms (configuration stays at 0): a second
 /// publisher on its own timeline.
-pub fn shifted(tags: &[FlvTag], offset: u32) -> Vec<FlvTag> {
+pub(super) fn shifted(tags: &[FlvTag], offset: u32) -> Vec<FlvTag> {
     tags.iter()
         .map(|t| {
             let mut t = t.clone();
@@ -80,7 +80,7 @@ pub fn shifted(tags: &[FlvTag], offset: u32) -> Vec<FlvTag> {
 }
 
 /// A video tag's composition time offset (PTS - DTS, ms).
-pub fn composition_ms(tag: &FlvTag) -> i32 {
+pub(super) fn composition_ms(tag: &FlvTag) -> i32 {
     let b = &tag.body;
     if tag.kind != flv::VIDEO || b.len() < 5 {
         return 0;
@@ -90,7 +90,7 @@ pub fn composition_ms(tag: &FlvTag) -> i32 {
 }
 
 /// The NAL unit types of an AVC frame (4-byte lengths, as FLV carries them).
-pub fn nal_types(tag: &FlvTag) -> Vec<u8> {
+pub(super) fn nal_types(tag: &FlvTag) -> Vec<u8> {
     let mut types = Vec::new();
     let mut rest = tag.body.get(5..).unwrap_or_default();
     while rest.len() >= 4 {
@@ -106,7 +106,7 @@ pub fn nal_types(tag: &FlvTag) -> Vec<u8> {
 
 /// An AVC frame with an access unit delimiter put in front of its NAL
 /// units, as some encoders send them.
-pub fn with_aud(tag: &FlvTag) -> FlvTag {
+pub(super) fn with_aud(tag: &FlvTag) -> FlvTag {
     let mut tag = tag.clone();
     if tag.kind == flv::VIDEO && tag.is_frame() && tag.body.len() >= 5 {
         let aud = [0, 0, 0, 2, 0x09, 0xf0];

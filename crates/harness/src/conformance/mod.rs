@@ -16,12 +16,14 @@
 //! embedded server exists to behave as these checks say.
 
 mod api;
+mod hooks;
 mod material;
 mod probe;
 mod publishers;
 mod readiness;
 mod reading;
 mod recordings;
+mod slow_readers;
 mod startup;
 
 use std::future::Future;
@@ -33,14 +35,38 @@ use std::time::{Duration, Instant};
 pub use material::Material;
 pub use probe::Probe;
 
-use crate::server::ServerSettings;
 use crate::suite::ServerChoice;
+use crate::world::server::ServerSettings;
 
 /// A check that has not finished by then has failed.
 const CHECK_DEADLINE: Duration = Duration::from_secs(120);
 
-/// What a check fails with: what the server did, against what MediaMTX does.
-pub type Verdict = Result<(), String>;
+/// What a check fails with.
+pub type Verdict = Result<(), CheckFailure>;
+
+/// Why a check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckFailure {
+    /// The server did otherwise than MediaMTX does: what it did, against
+    /// what MediaMTX does (or what did not come within the wait).
+    #[error("{0}")]
+    Differs(String),
+    /// The server could not be started or asked.
+    #[error(transparent)]
+    Server(#[from] crate::error::HarnessError),
+}
+
+impl From<String> for CheckFailure {
+    fn from(what: String) -> Self {
+        Self::Differs(what)
+    }
+}
+
+impl From<&str> for CheckFailure {
+    fn from(what: &str) -> Self {
+        Self::Differs(what.to_owned())
+    }
+}
 
 type Run = for<'a> fn(&'a Probe) -> Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
@@ -68,6 +94,9 @@ impl Check {
     /// Why this check cannot run against `server`, if it cannot: it is
     /// then skipped with that reason.
     pub fn cannot_run_on(&self, server: &ServerChoice) -> Option<String> {
+        if *server == ServerChoice::Nginx {
+            return Some("nginx-rtmp is not MediaMTX: these checks describe MediaMTX 1.20.1".to_owned());
+        }
         let ServerChoice::External(spec) = server else {
             return None;
         };
@@ -95,21 +124,28 @@ impl Check {
         let server = server
             .start(&dir, image, &(self.settings)())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CheckFailure::from(e.to_string()))?;
         let probe = Probe::new(server, material, self.name, started);
         let verdict = match tokio::time::timeout(CHECK_DEADLINE, (self.run)(&probe)).await {
             Ok(verdict) => verdict,
-            Err(_) => Err(format!("the check did not finish within {CHECK_DEADLINE:?}")),
+            Err(_) => Err(format!("the check did not finish within {CHECK_DEADLINE:?}").into()),
         };
         probe.into_server().shutdown().await;
-        verdict.map_err(|e| format!("{e}\n(server log: {})", dir.join("server.log").display()))
+        verdict.map_err(|e| {
+            CheckFailure::from(format!("{e}\n(server log: {})", dir.join("server.log").display()))
+        })
     }
 }
 
 /// Declares a check; `$run` is an `async fn(&Probe) -> Verdict`.
 macro_rules! check {
     ($group:literal, $run:path, $needs:expr) => {
-        check!($group, $run, $needs, crate::server::ServerSettings::default)
+        check!(
+            $group,
+            $run,
+            $needs,
+            crate::world::server::ServerSettings::default
+        )
     };
     ($group:literal, $run:path, $needs:expr, $settings:expr) => {
         crate::conformance::Check {
@@ -128,8 +164,10 @@ pub fn checks() -> Vec<Check> {
         startup::checks(),
         readiness::checks(),
         reading::checks(),
+        slow_readers::checks(),
         publishers::checks(),
         api::checks(),
+        hooks::checks(),
     ]
     .into_iter()
     .flatten()

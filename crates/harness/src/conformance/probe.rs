@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use media_tools::flv::FlvTag;
 use media_tools::{Received, RtmpPlayer, RtmpPublisher};
 
-use super::Verdict;
 use super::material::{self, Material};
-use crate::server::MediaServer;
-use crate::server::api::ApiClient;
-use crate::server::log::ServerLog;
+use super::{CheckFailure, Verdict};
+use crate::world::server::MediaServer;
+use crate::world::server::api::ApiClient;
+use crate::world::server::log::ServerLog;
 
 /// Longest wait for anything the server should do.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
 pub struct Probe {
     server: MediaServer,
@@ -45,6 +45,13 @@ impl Read {
 
     pub fn frames(&self, kind: u8) -> Vec<&FlvTag> {
         self.tags().filter(|t| t.kind == kind && t.is_frame()).collect()
+    }
+
+    /// Whether the server sent the user control event "stream EOF".
+    pub fn stream_eof(&self) -> bool {
+        self.messages
+            .iter()
+            .any(|m| matches!(m, Received::Control(event) if event == "stream EOF"))
     }
 
     pub fn statuses(&self) -> Vec<&str> {
@@ -91,16 +98,16 @@ impl Probe {
         format!("live/{label}-{}-{n}/in", std::process::id())
     }
 
-    pub fn log(&self) -> Result<&ServerLog, String> {
+    pub fn log(&self) -> Result<&ServerLog, CheckFailure> {
         self.server
             .log()
-            .ok_or_else(|| "this server's log cannot be read".to_owned())
+            .ok_or_else(|| "this server's log cannot be read".into())
     }
 
-    pub fn api(&self) -> Result<&ApiClient, String> {
+    pub fn api(&self) -> Result<&ApiClient, CheckFailure> {
         self.server
             .api()
-            .ok_or_else(|| "this server has no Control API".to_owned())
+            .ok_or_else(|| "this server has no Control API".into())
     }
 
     /// The first log line after `since` that `matches`; an error naming
@@ -110,24 +117,24 @@ impl Probe {
         since: Instant,
         what: &str,
         matches: impl Fn(&str) -> bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, CheckFailure> {
         let log = self.log()?;
         match log.wait_for(since, matches, WAIT).await {
             Some(heard) => Ok(heard.line),
-            None => Err(format!("the server never logged {what} (waited {WAIT:?})")),
+            None => Err(format!("the server never logged {what} (waited {WAIT:?})").into()),
         }
     }
 
-    pub async fn publish(&self, path: &str) -> Result<RtmpPublisher, String> {
+    pub async fn publish(&self, path: &str) -> Result<RtmpPublisher, CheckFailure> {
         RtmpPublisher::publish(self.server.authority(), path)
             .await
-            .map_err(|e| format!("publishing {path}: {e}"))
+            .map_err(|e| CheckFailure::from(format!("publishing {path}: {e}")))
     }
 
-    pub async fn play(&self, path: &str) -> Result<RtmpPlayer, String> {
+    pub async fn play(&self, path: &str) -> Result<RtmpPlayer, CheckFailure> {
         RtmpPlayer::play(self.server.authority(), path)
             .await
-            .map_err(|e| format!("playing {path}: {e}"))
+            .map_err(|e| CheckFailure::from(format!("playing {path}: {e}")))
     }
 
     /// Publishes `tags`' configuration and frames before `until_ms` as fast
@@ -137,7 +144,7 @@ impl Probe {
         path: &str,
         tags: &[FlvTag],
         until_ms: u32,
-    ) -> Result<RtmpPublisher, String> {
+    ) -> Result<RtmpPublisher, CheckFailure> {
         let since = Instant::now();
         let mut publisher = self.publish(path).await?;
         send(&mut publisher, &material::config(tags)).await?;
@@ -149,13 +156,14 @@ impl Probe {
     /// Waits for the server's word that `path` is available; a server with
     /// neither log nor API is asked by playing the path until it accepts.
     pub async fn available(&self, path: &str, since: Instant) -> Verdict {
-        use crate::server::Word;
+        use crate::world::server::Word;
         match self.server.available(path, since, WAIT).await {
             Word::Said { .. } => Ok(()),
             Word::Silent => Err(format!(
                 "{path} never became available (waited {WAIT:?}); {}",
                 self.server.explain(since, &[path])
-            )),
+            )
+            .into()),
             Word::Unknown => self.accepted_play(path).await,
         }
     }
@@ -171,9 +179,7 @@ impl Probe {
                 return Ok(());
             }
         }
-        Err(format!(
-            "{path} was never accepted for playing (tried for {WAIT:?})"
-        ))
+        Err(format!("{path} was never accepted for playing (tried for {WAIT:?})").into())
     }
 
     /// Publishes `tags` up to `join_ms`, lets a reader join once the server
@@ -185,7 +191,7 @@ impl Probe {
         tags: &[FlvTag],
         join_ms: u32,
         done: impl FnMut(&Read) -> bool,
-    ) -> Result<(RtmpPublisher, RtmpPlayer, Read), String> {
+    ) -> Result<(RtmpPublisher, RtmpPlayer, Read), CheckFailure> {
         let mut publisher = self.publish_available(path, tags, join_ms).await?;
         let before = [material::config(tags), material::frames(tags, 0, join_ms)].concat();
         self.taken(path, payload(&before)).await?;
@@ -212,7 +218,10 @@ impl Probe {
         let mut ticks = tokio::time::interval(Duration::from_millis(20));
         while Instant::now() < deadline {
             ticks.tick().await;
-            let conns = api.rtmp_conns().await.map_err(|e| e.to_string())?;
+            let conns = api
+                .rtmp_conns()
+                .await
+                .map_err(|e| CheckFailure::from(e.to_string()))?;
             let inbound = conns
                 .items
                 .iter()
@@ -226,49 +235,56 @@ impl Probe {
                 return Ok(());
             }
         }
-        Err(format!(
-            "the server did not read the {payload} bytes sent within {WAIT:?}"
-        ))
+        Err(format!("the server did not read the {payload} bytes sent within {WAIT:?}").into())
     }
 
     /// Waits for the server's word that a reader reads `path`; where the
     /// server cannot say, for the reader's first tag.
-    pub async fn reading(&self, path: &str, since: Instant, player: &mut RtmpPlayer) -> Result<Read, String> {
-        use crate::server::Word;
+    pub async fn reading(
+        &self,
+        path: &str,
+        since: Instant,
+        player: &mut RtmpPlayer,
+    ) -> Result<Read, CheckFailure> {
+        use crate::world::server::Word;
         match self.server.reading(path, since, WAIT).await {
             Word::Said { .. } => Ok(Read::default()),
             Word::Silent => Err(format!(
                 "the server never said a reader reads {path}; {}",
                 self.server.explain(since, &[path])
-            )),
+            )
+            .into()),
             Word::Unknown => read_until(player, |r| r.tags().next().is_some()).await,
         }
     }
 }
 
 /// The bytes of media in `tags`.
-pub fn payload(tags: &[FlvTag]) -> usize {
+pub(super) fn payload(tags: &[FlvTag]) -> usize {
     tags.iter().map(|t| t.body.len()).sum()
 }
 
 /// Sends tags, naming the failure.
-pub async fn send(publisher: &mut RtmpPublisher, tags: &[FlvTag]) -> Verdict {
+pub(super) async fn send(publisher: &mut RtmpPublisher, tags: &[FlvTag]) -> Verdict {
     publisher
         .send_all(tags)
         .await
-        .map_err(|e| format!("sending media: {e}"))
+        .map_err(|e| CheckFailure::from(format!("sending media: {e}")))
 }
 
 /// Reads until `done` says so or the server closes the connection, for at
 /// most [`WAIT`].
-pub async fn read_until(player: &mut RtmpPlayer, done: impl FnMut(&Read) -> bool) -> Result<Read, String> {
+pub(super) async fn read_until(
+    player: &mut RtmpPlayer,
+    done: impl FnMut(&Read) -> bool,
+) -> Result<Read, CheckFailure> {
     let mut read = Read::default();
     read_into(player, &mut read, done).await?;
     Ok(read)
 }
 
 /// [`read_until`], adding to what was read before.
-pub async fn read_into(
+pub(super) async fn read_into(
     player: &mut RtmpPlayer,
     read: &mut Read,
     mut done: impl FnMut(&Read) -> bool,
@@ -282,18 +298,42 @@ pub async fn read_into(
                 read.closed = true;
                 return Ok(());
             }
-            Err(e) => return Err(format!("{e} (after {} messages)", read.messages.len())),
+            Err(e) => return Err(format!("{e} (after {} messages)", read.messages.len()).into()),
         }
     }
     Ok(())
 }
 
+/// Reads what reached the player until the server closed the connection
+/// or reset it: a reset is how a close ends a reader that still sends
+/// (its acknowledgements hit a socket already closed), and it discards
+/// whatever the player had not read yet, so the read holds at most what
+/// arrived.
+pub(super) async fn read_what_arrived(player: &mut RtmpPlayer, read: &mut Read) -> Verdict {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match player.next_within(left).await {
+            Ok(Some(message)) => read.messages.push(message),
+            Ok(None) => break,
+            Err(e) if e.is_closed_by_server() => break,
+            Err(e) => return Err(format!("{e} (after {} messages)", read.messages.len()).into()),
+        }
+    }
+    read.closed = true;
+    Ok(())
+}
+
 /// Reads until the server closes the connection.
-pub async fn read_to_close(player: &mut RtmpPlayer) -> Result<Read, String> {
+pub(super) async fn read_to_close(player: &mut RtmpPlayer) -> Result<Read, CheckFailure> {
     read_until(player, |_| false).await
 }
 
 /// `Err(message)` unless `condition`.
-pub fn ensure(condition: bool, message: impl FnOnce() -> String) -> Verdict {
-    if condition { Ok(()) } else { Err(message()) }
+pub(super) fn ensure(condition: bool, message: impl FnOnce() -> String) -> Verdict {
+    if condition {
+        Ok(())
+    } else {
+        Err(CheckFailure::Differs(message()))
+    }
 }

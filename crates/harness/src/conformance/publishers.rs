@@ -8,12 +8,12 @@ use media_tools::RtmpPublisher;
 use media_tools::flv::AUDIO;
 
 use super::material::{config, frames, shifted};
-use super::probe::{Probe, WAIT, ensure, read_into, read_to_close, read_until, send};
+use super::probe::{Probe, WAIT, ensure, read_into, read_to_close, read_until, read_what_arrived, send};
 use super::recordings::{recorded_line, shape};
-use super::{Check, Need, Verdict, check};
-use crate::server::ServerSettings;
+use super::{Check, CheckFailure, Need, Verdict, check};
+use crate::world::server::ServerSettings;
 
-pub fn checks() -> Vec<Check> {
+pub(super) fn checks() -> Vec<Check> {
     vec![
         check!("publishers", a_second_publisher_takes_over, &[]),
         check!(
@@ -39,6 +39,11 @@ pub fn checks() -> Vec<Check> {
             }
         ),
         check!("publishers", a_publisher_leaving_ends_its_readers, &[]),
+        check!(
+            "publishers",
+            a_publisher_leaving_drops_what_its_readers_had_queued,
+            &[Need::Log]
+        ),
     ]
 }
 
@@ -51,7 +56,7 @@ const SECOND_TIMELINE_MS: u32 = 100_000;
 async fn closed_by_server(publisher: &mut RtmpPublisher, who: &str) -> Verdict {
     tokio::time::timeout(WAIT, publisher.closed_by_server())
         .await
-        .map_err(|_| format!("the server did not close {who} within {WAIT:?}"))
+        .map_err(|_| CheckFailure::from(format!("the server did not close {who} within {WAIT:?}")))
 }
 
 /// The connection (`ip:port` as the server names it) in a log line.
@@ -120,8 +125,24 @@ async fn override_publisher_no_refuses_the_second(probe: &Probe) -> Verdict {
     let _first = probe.publish_available(&path, tags, 3000).await?;
     let since = Instant::now();
     let mut second = probe.publish(&path).await?;
-    send(&mut second, &second_stream(tags, 3000)).await?;
-    closed_by_server(&mut second, "the second publisher").await?;
+    // MediaMTX accepts the publish, analyses it, then closes the connection
+    // without a word; a publisher still sending meets the close as a reset
+    // (a broken pipe), which is the refusal, not a failure of the check.
+    match second.send_all(&second_stream(tags, 3000)).await {
+        Ok(()) => {}
+        Err(e) if e.is_closed_by_server() => {}
+        Err(e) => return Err(format!("sending media: {e}").into()),
+    }
+    let said = tokio::time::timeout(WAIT, second.statuses_until_closed())
+        .await
+        .map_err(|_| {
+            CheckFailure::from(format!(
+                "the server did not close the second publisher within {WAIT:?}"
+            ))
+        })?;
+    ensure(said.is_empty(), || {
+        format!("the server said {said:?} before closing the second publisher; MediaMTX says nothing")
+    })?;
     if probe.log().is_ok() {
         let line = probe
             .line(since, "why it closed the second publisher", |l| {
@@ -174,7 +195,10 @@ async fn a_publisher_leaving_ends_its_readers(probe: &Probe) -> Verdict {
     let since = Instant::now();
     let mut reader = probe.play(&path).await?;
     probe.reading(&path, since, &mut reader).await?;
-    publisher.finish().await.map_err(|e| e.to_string())?;
+    publisher
+        .finish()
+        .await
+        .map_err(|e| CheckFailure::from(e.to_string()))?;
     let read = read_to_close(&mut reader).await?;
     ensure(read.closed, || {
         "the reader of a publisher that left was not closed".into()
@@ -194,6 +218,77 @@ async fn a_publisher_leaving_ends_its_readers(probe: &Probe) -> Verdict {
         })?;
     }
     Ok(())
+}
+
+/// A publisher that leaves while a reader has frames queued (the reader
+/// stopped reading): MediaMTX cancels the reader, which closes its socket at
+/// once, so the log says `closed: terminated` right away (not a write
+/// timeout after the queue was written), the queued frames never come, and
+/// nothing announces the end: no `UnpublishNotify`, no stream EOF.
+async fn a_publisher_leaving_drops_what_its_readers_had_queued(probe: &Probe) -> Verdict {
+    let tags = &probe.material.plain;
+    let path = probe.path();
+    let mut publisher = probe.publish_available(&path, tags, 3000).await?;
+    let since = Instant::now();
+    let mut reader = probe.play(&path).await?;
+    let mut read = probe.reading(&path, since, &mut reader).await?;
+    let reading = probe
+        .line(since, "the reading line", |l| {
+            l.contains(&format!("is reading from path '{path}'"))
+        })
+        .await?;
+    let conn = conn_of(&reading).ok_or("no connection in the reading line")?;
+    // The reader reads no more: five minutes of media (about 55 MB) fill
+    // every socket buffer between it and the server (a Docker port
+    // mapping's proxy holds 10 MB and more), and the rest waits for it in
+    // the server's queue (or overflows it).
+    let mut last_sent = 0;
+    for round in 1..=25u32 {
+        let more = super::material::shifted(&frames(tags, 0, u32::MAX), 12_000 * round);
+        last_sent = more.iter().map(|t| t.timestamp).max().unwrap_or(last_sent);
+        send(&mut publisher, &more).await?;
+    }
+    let left = Instant::now();
+    publisher
+        .finish()
+        .await
+        .map_err(|e| CheckFailure::from(e.to_string()))?;
+    let closed = probe
+        .line(left, "why the reader closed", |l| {
+            l.contains(&format!("[conn {conn}] closed:"))
+        })
+        .await?;
+    let expected = recorded_line("closed: terminated", "live/test/in");
+    ensure(shape(&closed, &path) == expected, || {
+        format!("logged {closed:?} for the stalled reader; MediaMTX closes it at once: {expected:?}")
+    })?;
+    // Now the reader reads what reached it before the close.
+    read_what_arrived(&mut reader, &mut read).await?;
+    let last_got = read.tags().map(|t| t.timestamp).max().unwrap_or(0);
+    ensure(last_got < last_sent, || {
+        format!(
+            "the stalled reader got media up to {last_got} ms, the end of what was sent: the server wrote its queue before closing; MediaMTX drops it"
+        )
+    })?;
+    let announced: Vec<&str> = read
+        .statuses()
+        .into_iter()
+        .filter(|s| {
+            !matches!(
+                *s,
+                "NetStream.Play.Reset"
+                    | "NetStream.Play.Start"
+                    | "NetStream.Data.Start"
+                    | "NetStream.Play.PublishNotify"
+            )
+        })
+        .collect();
+    ensure(announced.is_empty() && !read.stream_eof(), || {
+        format!(
+            "the reader was told {announced:?} (stream EOF: {}); MediaMTX says nothing, it closes the connection",
+            read.stream_eof()
+        )
+    })
 }
 
 /// The publisher's closing line has the recorded shape (found by

@@ -5,9 +5,9 @@ use std::time::Instant;
 use super::material::{config, frames};
 use super::probe::{Probe, ensure, payload, read_to_close, read_until, send};
 use super::recordings::{recorded_line, shape};
-use super::{Check, Need, Verdict, check};
+use super::{Check, CheckFailure, Need, Verdict, check};
 
-pub fn checks() -> Vec<Check> {
+pub(super) fn checks() -> Vec<Check> {
     vec![
         check!("readiness", unready_until_two_seconds_of_media, &[]),
         check!("readiness", log_says_available_then_publishing, &[Need::Log]),
@@ -36,7 +36,10 @@ async fn unready_until_two_seconds_of_media(probe: &Probe) -> Verdict {
         )
     })?;
     if let Ok(api) = probe.api() {
-        let found = api.path(&path).await.map_err(|e| e.to_string())?;
+        let found = api
+            .path(&path)
+            .await
+            .map_err(|e| CheckFailure::from(e.to_string()))?;
         ensure(found.is_none(), || {
             format!("after 1 s of media the API lists {path} already: {found:?}")
         })?;

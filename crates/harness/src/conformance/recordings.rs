@@ -4,21 +4,23 @@
 
 use std::collections::BTreeSet;
 
-pub const SERVER_LOG: &str = include_str!("../../../../conformance/mediamtx-1.20.1/server-log-smoke.txt");
+pub(super) const SERVER_LOG: &str =
+    include_str!("../../../../conformance/mediamtx-1.20.1/server-log-smoke.txt");
 /// The log of the scenario suite's run on a real MediaMTX (in a container).
-pub const SUITE_LOG: &str = include_str!("../../../../conformance/mediamtx-1.20.1/server-log-e2e-suite.txt");
-pub const PATHS_LIST: &str =
+pub(super) const SUITE_LOG: &str =
+    include_str!("../../../../conformance/mediamtx-1.20.1/server-log-e2e-suite.txt");
+pub(super) const PATHS_LIST: &str =
     include_str!("../../../../conformance/mediamtx-1.20.1/api-paths-list-one-reader.json");
-pub const UNAUTHORIZED: &str =
+pub(super) const UNAUTHORIZED: &str =
     include_str!("../../../../conformance/mediamtx-1.20.1/api-through-port-mapping-401.json");
-pub const LATE_READER: &str =
+pub(super) const LATE_READER: &str =
     include_str!("../../../../conformance/mediamtx-1.20.1/late-reader-8.5s-packets.txt");
-pub const LATE_READER_BFRAMES: &str =
+pub(super) const LATE_READER_BFRAMES: &str =
     include_str!("../../../../conformance/mediamtx-1.20.1/late-reader-bframes-packets.txt");
 
 /// A log line with its date, every `ip:port` and the path name replaced:
 /// what stays the same from run to run.
-pub fn shape(line: &str, path: &str) -> String {
+pub(super) fn shape(line: &str, path: &str) -> String {
     let line = strip_date(line).replace(path, "PATH");
     let mut out = String::with_capacity(line.len());
     let mut rest = line.as_str();
@@ -36,7 +38,7 @@ pub fn shape(line: &str, path: &str) -> String {
 
 /// The first recorded line that contains `needle`, in [`shape`] form (the
 /// path as it was recorded is named by `recorded_path`).
-pub fn recorded_line(needle: &str, recorded_path: &str) -> String {
+pub(super) fn recorded_line(needle: &str, recorded_path: &str) -> String {
     let line = SERVER_LOG
         .lines()
         .chain(SUITE_LOG.lines())
@@ -81,7 +83,7 @@ fn address_len(s: &str) -> Option<usize> {
 }
 
 /// Every key path of a JSON value (`items[].source.type`), array items merged.
-pub fn key_paths(value: &serde_json::Value) -> BTreeSet<String> {
+pub(super) fn key_paths(value: &serde_json::Value) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     collect_keys(value, "", &mut keys);
     keys
@@ -111,14 +113,14 @@ fn collect_keys(value: &serde_json::Value, prefix: &str, keys: &mut BTreeSet<Str
 
 /// One packet of an ffprobe `-show_packets -of compact` listing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Packet {
+pub(super) struct Packet {
     pub video: bool,
     pub pts_ms: i64,
     pub dts_ms: i64,
     pub keyframe: bool,
 }
 
-pub fn packets(listing: &str) -> Vec<Packet> {
+pub(super) fn packets(listing: &str) -> Vec<Packet> {
     listing
         .lines()
         .filter_map(|line| {

@@ -3,7 +3,7 @@
 use super::probe::{Probe, ensure};
 use super::{Check, Need, Verdict, check};
 
-pub fn checks() -> Vec<Check> {
+pub(super) fn checks() -> Vec<Check> {
     vec![check!(
         "startup",
         rtmp_listener_line_is_the_only_rtmp_line,

@@ -96,11 +96,12 @@ impl Dubbing {
         settings: &StsSettings,
         caller: Option<Handle>,
         events: EventSink,
+        fence: Option<crate::fence::WriteFence>,
     ) -> Result<Self, IngestError> {
         let runtime = RuntimeRef::new(caller)?;
         let stream_dir = config.stream_dir();
         std::fs::create_dir_all(&stream_dir).map_err(|e| IngestError::io(&stream_dir, e))?;
-        let manifest = Manifest::open(&stream_dir)?;
+        let manifest = Manifest::open(&stream_dir)?.fenced(fence);
         let client_config = settings.client_config(config.segment_duration);
         let end_bound = client_config.timeouts.end + client_config.timeouts.write + END_MARGIN;
         let worker_id = format!("ingest-{}", std::process::id());

@@ -44,6 +44,7 @@ use tokio::sync::oneshot;
 
 use closing::closing_messages;
 pub(crate) use rtmp_chunks::Limits;
+pub(crate) use rtmp_chunks::MediaSeen;
 use rtmp_chunks::{ChunkTracker, Notice, Said};
 
 /// The source connects within this of the pipeline starting, or never will.
@@ -72,6 +73,9 @@ pub(crate) enum GuardEvent {
     Silent(Duration),
     /// The server could not be reached.
     Unreachable(String),
+    /// Frames up to these presentation times have been passed to the
+    /// source: the reader has them, whatever the server does next.
+    Relayed(MediaSeen),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -264,6 +268,7 @@ async fn downstream(
     let mut tracker = ChunkTracker::new(settings.limits);
     let mut buf = vec![0u8; 64 * 1024];
     let mut notices = Vec::new();
+    let mut relayed = MediaSeen::default();
     loop {
         let n = match tokio::time::timeout(settings.idle_timeout, from_server.read(&mut buf)).await {
             Err(_) => return Some(GuardEvent::Silent(settings.idle_timeout)),
@@ -303,6 +308,10 @@ async fn downstream(
                 }
                 Said::Status { .. } => {}
             }
+        }
+        if tracker.media_seen != relayed {
+            relayed = tracker.media_seen;
+            let _ = events.send(GuardEvent::Relayed(relayed));
         }
         if let Some((at, reason)) = ended {
             // What came before the notice is passed on, the notice is not:

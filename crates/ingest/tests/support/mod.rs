@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
-use media_tools::{Feed, FixtureRecipe, PublishOptions, Publisher, Window};
+use media_tools::{Feed, FixtureRecipe, LingeringRelay, PublishOptions, Publisher, Window};
 use rtmp_server::{RtmpServer, ServerConfig};
 
 /// Generous bound for waits that normally end in a fraction of a second.
@@ -25,8 +25,13 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_server(ServerConfig::default())
+    }
+
+    /// A world whose server has these settings (its API on, say).
+    pub fn with_server(config: ServerConfig) -> Self {
         Self {
-            server: RtmpServer::start(ServerConfig::default()).expect("embedded server starts"),
+            server: RtmpServer::start(config).expect("embedded server starts"),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -67,15 +72,26 @@ impl World {
 
     /// Publishes `fixture` and returns once the ingest reads it, with the
     /// fixture released: the ingest receives it from its first keyframe.
-    pub async fn publish(&self, fixture: &Path, id: &str, options: &PublishOptions) -> Publisher {
+    /// ffmpeg publishes through a relay that holds its close until released
+    /// (see [`Published::finish_for`]).
+    pub async fn publish(&self, fixture: &Path, id: &str, options: &PublishOptions) -> Published {
         let log = self.dir.path().join(format!("ffmpeg-{id}.log"));
         let tags =
             media_tools::flv::read_tags(&std::fs::read(fixture).expect("fixture readable")).expect("FLV");
-        let mut publisher = Publisher::start(Feed::new(&tags, Window::WHOLE), &self.url(id), options, &log)
-            .expect("ffmpeg starts");
+        let feed = Feed::new(&tags, Window::WHOLE);
+        let last = LastFrames::of(&feed);
+        let relay = LingeringRelay::start(&self.server.local_addr().to_string())
+            .await
+            .expect("the relay listens");
+        let url = format!("rtmp://{}/live/{id}/in", relay.authority());
+        let mut publisher = Publisher::start(feed, &url, options, &log).expect("ffmpeg starts");
         self.wait_for_reader(id).await;
         publisher.release();
-        publisher
+        Published {
+            publisher,
+            relay,
+            last,
+        }
     }
 
     /// Runs a worker that stops when the stream ends over the whole of
@@ -95,13 +111,71 @@ impl World {
         id: &str,
     ) -> Vec<WorkerEvent> {
         let mut publisher = self.publish(fixture, id, &PublishOptions::default()).await;
-        publisher
-            .finish_cleanly(DEADLINE)
-            .await
-            .expect("ffmpeg publishes the whole fixture");
+        publisher.finish_for(&worker).await;
         let events = collect_events(&mut worker).await;
         worker.wait().await.expect("the worker finishes cleanly");
         events
+    }
+}
+
+/// The highest presentation times (ms) of a publish's frames.
+#[derive(Debug, Clone, Copy)]
+pub struct LastFrames {
+    pub video_pts_ms: Option<u32>,
+    pub audio_pts_ms: Option<u32>,
+}
+
+impl LastFrames {
+    pub fn of(feed: &Feed) -> Self {
+        Self {
+            video_pts_ms: feed.last_pts(media_tools::flv::VIDEO),
+            audio_pts_ms: feed.last_pts(media_tools::flv::AUDIO),
+        }
+    }
+
+    /// Waits until `worker` has received them (a server may round a
+    /// presentation time down by a millisecond).
+    pub async fn received_by(&self, worker: &WorkerHandle) {
+        let has = |wanted: Option<u32>, got: Option<u64>| {
+            wanted.is_none_or(|ms| got.is_some_and(|ns| ns + 2_000_000 >= u64::from(ms) * 1_000_000))
+        };
+        let mut reception = worker.reception();
+        let received = tokio::time::timeout(
+            DEADLINE,
+            reception.wait_for(|r| {
+                has(self.video_pts_ms, r.video_pts_ns) && has(self.audio_pts_ms, r.audio_pts_ns)
+            }),
+        )
+        .await
+        .expect("the worker receives the last frames")
+        .is_ok();
+        assert!(
+            received,
+            "the worker ended having received {:?}, not the last frames {self:?}",
+            *reception.borrow()
+        );
+    }
+}
+
+/// A publish in progress: ffmpeg, and the relay holding its close.
+pub struct Published {
+    pub publisher: Publisher,
+    pub relay: LingeringRelay,
+    pub last: LastFrames,
+}
+
+impl Published {
+    /// Waits for ffmpeg to publish everything and for `worker` to have it,
+    /// then lets the end reach the server: the server closes its readers
+    /// the moment the publisher leaves, dropping what they had queued, as
+    /// MediaMTX does.
+    pub async fn finish_for(&mut self, worker: &WorkerHandle) {
+        self.publisher
+            .finish_cleanly(DEADLINE)
+            .await
+            .expect("ffmpeg publishes the whole fixture");
+        self.last.received_by(worker).await;
+        self.relay.release();
     }
 }
 
@@ -166,15 +240,17 @@ const TAG_SPEEDUP: u32 = 20;
 /// the head (configuration and a keyframe-free lead-in the server can
 /// analyse) at once, the body at 20x realtime once something is sent on
 /// the returned gate (open it once [`World::wait_for_reader`] says so).
-pub fn publish_tags(
-    world: &World,
-    id: &str,
-    tags: Vec<media_tools::flv::FlvTag>,
-) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+///
+/// The publisher leaves once `end` is sent (after [`LastFrames::received_by`]
+/// says the worker has everything: the server drops what a reader had
+/// queued when the publisher leaves).
+pub fn publish_tags(world: &World, id: &str, tags: Vec<media_tools::flv::FlvTag>) -> TagPublish {
     let authority = world.server.local_addr().to_string();
     let path = format!("live/{id}/in");
     let (go, gate) = tokio::sync::oneshot::channel::<()>();
+    let (end, ended) = tokio::sync::oneshot::channel::<()>();
     let feed = Feed::new(&tags, Window::WHOLE);
+    let last = LastFrames::of(&feed);
     let task = tokio::spawn(async move {
         let mut publisher = media_tools::RtmpPublisher::publish(&authority, &path)
             .await
@@ -199,8 +275,17 @@ pub fn publish_tags(
             tokio::time::sleep_until(released + media / TAG_SPEEDUP).await;
             publisher.send(tag).await.unwrap();
         }
+        let _ = tokio::time::timeout(DEADLINE, ended).await;
         // The stream ends for readers once the server has read every tag.
         publisher.finish().await.unwrap();
     });
-    (task, go)
+    TagPublish { task, go, end, last }
+}
+
+/// A tag-level publish: `go` releases its body, `end` lets it leave.
+pub struct TagPublish {
+    pub task: tokio::task::JoinHandle<()>,
+    pub go: tokio::sync::oneshot::Sender<()>,
+    pub end: tokio::sync::oneshot::Sender<()>,
+    pub last: LastFrames,
 }

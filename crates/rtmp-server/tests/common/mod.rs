@@ -122,9 +122,15 @@ pub async fn run(command: &mut Command) -> (ExitStatus, String) {
 /// branch: without them the demuxer's single streaming thread blocks in the
 /// first sink's preroll before the other pad exists (a deadlock that also
 /// happens with a plain FLV file through `fdsrc`).
+///
+/// Run with SIGPIPE ignored, as a service runs (Rust programs ignore it):
+/// the server closes a reader at once when its publisher leaves, as
+/// MediaMTX does, with a reset if the reader's acknowledgements are unread,
+/// and librtmp's goodbye to a reset socket would otherwise kill gst-launch.
 pub fn gst_reader(source: &str, url: &str) -> Command {
-    let mut command = Command::new("gst-launch-1.0");
+    let mut command = Command::new("sh");
     command
+        .args(["-c", "trap '' PIPE; exec gst-launch-1.0 \"$@\"", "gst-launch-1.0"])
         .arg("-q")
         .arg(source)
         .arg(format!("location={url}"))
