@@ -26,6 +26,7 @@ use crate::fixture::Fixture;
 use crate::machine::{Machine, utc_now};
 use crate::measure::process::Process;
 use crate::run::{free_port, fresh_run_dir, realtime_feeds, release_spread};
+use crate::service_mode::serve_command;
 
 const INSTANCES: usize = 3;
 const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -135,25 +136,16 @@ async fn observe(options: &Options, fixture: &Fixture) -> Result<ClusterOutcome>
         ..rtmp_server::ServerConfig::with_api()
     })
     .context("starting the embedded RTMP server")?;
-    let api = server.api_addr().context("the server's API")?;
     let nats = cluster::testing::NatsServer::start().await;
 
     let mut instances = Vec::new();
     for k in 0..INSTANCES {
         let http = format!("127.0.0.1:{}", free_port()?);
         let out = root.join(format!("segments-{k}"));
-        let mut command = std::process::Command::new(std::env::current_exe()?);
+        let mut command = serve_command(&server, &out, &http, options.streams)?;
         command
-            .arg("serve")
-            .args(["--rtmp", &format!("rtmp://{}", server.local_addr())])
-            .args(["--api", &format!("http://{api}")])
-            .arg("--out")
-            .arg(&out)
-            .args(["--listen", &http])
-            .args(["--max-streams", &options.streams.to_string()])
             .args(["--nats", &nats.url(), "--instance", &format!("i{k}")])
-            .args(["--lease-ttl", &format!("{}s", LEASE_TTL.as_secs())])
-            .env("RUST_LOG", "warn");
+            .args(["--lease-ttl", &format!("{}s", LEASE_TTL.as_secs())]);
         let process = Process::spawn(
             command,
             &format!("instance-{k}"),

@@ -134,6 +134,29 @@ pub async fn run(options: Options) -> Result<()> {
     Ok(())
 }
 
+/// `bench serve` (this binary, as `ingest serve`) following `server`'s
+/// API, keeping segments in `out`, answering HTTP on `http` and taking up
+/// to `max_streams`; warnings only, so that its log stays small.
+pub(crate) fn serve_command(
+    server: &rtmp_server::RtmpServer,
+    out: &std::path::Path,
+    http: &str,
+    max_streams: usize,
+) -> Result<std::process::Command> {
+    let api = server.api_addr().context("the server's API")?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .arg("serve")
+        .args(["--rtmp", &format!("rtmp://{}", server.local_addr())])
+        .args(["--api", &format!("http://{api}")])
+        .arg("--out")
+        .arg(out)
+        .args(["--listen", http])
+        .args(["--max-streams", &max_streams.to_string()])
+        .env("RUST_LOG", "warn");
+    Ok(command)
+}
+
 async fn observe(options: &Options, fixture: &Fixture) -> Result<ServiceOutcome> {
     let root = options.out.join("runs/service");
     let logs = fresh_run_dir(&root)?;
@@ -142,7 +165,6 @@ async fn observe(options: &Options, fixture: &Fixture) -> Result<ServiceOutcome>
         ..rtmp_server::ServerConfig::with_api()
     })
     .context("starting the embedded RTMP server")?;
-    let api = server.api_addr().context("the server's API")?;
 
     // The echo STS: a child that says its port on its first line.
     let sts_log = logs.join("sts.log");
@@ -170,22 +192,10 @@ async fn observe(options: &Options, fixture: &Fixture) -> Result<ServiceOutcome>
 
     let http = format!("127.0.0.1:{}", free_port()?);
     let segments = root.join("segments");
-    let mut command = std::process::Command::new(std::env::current_exe()?);
+    let mut command = serve_command(&server, &segments, &http, options.streams)?;
     command
-        .arg("serve")
-        .arg("--rtmp")
-        .arg(format!("rtmp://{}", server.local_addr()))
-        .arg("--api")
-        .arg(format!("http://{api}"))
-        .arg("--out")
-        .arg(&segments)
-        .arg("--listen")
-        .arg(&http)
         .arg("--sts-url")
-        .arg(format!("http://127.0.0.1:{sts_port}"))
-        .arg("--max-streams")
-        .arg(options.streams.to_string())
-        .env("RUST_LOG", "warn");
+        .arg(format!("http://127.0.0.1:{sts_port}"));
     let mut service = Process::spawn(command, "service", &logs.join("service.log"))?;
 
     let (streams, mut feeds) = realtime_feeds(&server, fixture, "svc", options.streams, &logs)?;

@@ -26,6 +26,4 @@ pub enum LeaseLost {
     Expired { stream: String },
     #[error("stream '{stream}' was taken over (by {owner})")]
     TakenOver { stream: String, owner: String },
-    #[error("the lease of stream '{stream}' could not be renewed: {reason}")]
-    Unreachable { stream: String, reason: String },
 }

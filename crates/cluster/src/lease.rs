@@ -103,14 +103,27 @@ impl Lease {
                 Ok(Renewal::Renewed)
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                let owner = match leases.holder(&self.stream).await {
-                    Ok(Some(holder)) => holder.owner,
-                    _ => "nobody yet (it expired)".to_owned(),
-                };
-                Err(LeaseLost::TakenOver {
-                    stream: self.stream.clone(),
-                    owner,
-                })
+                match leases.read_holder(&self.stream).await {
+                    // Only this instance writes its own name: the key is
+                    // still this lease, moved on by an earlier renewal
+                    // that timed out here but reached NATS. The fence
+                    // stays where it was (when that one landed is not
+                    // known); the next renewal starts from there.
+                    Ok(Some((holder, revision))) if holder.owner == leases.instance() => {
+                        self.revision = revision;
+                        Ok(Renewal::Missed(
+                            "an earlier renewal reached NATS after it timed out here".to_owned(),
+                        ))
+                    }
+                    Ok(Some((holder, _))) => Err(LeaseLost::TakenOver {
+                        stream: self.stream.clone(),
+                        owner: holder.owner,
+                    }),
+                    _ => Err(LeaseLost::TakenOver {
+                        stream: self.stream.clone(),
+                        owner: "nobody yet (it expired)".to_owned(),
+                    }),
+                }
             }
             Err(e) => {
                 self.check()?;
@@ -121,44 +134,63 @@ impl Lease {
 
     /// Records that segments up to `next_segment` are written, ending at
     /// `written_until_ns` on the stream's timeline, so that a new owner
-    /// continues the numbering and states its gap. Refused past the fence,
-    /// and when another owner has moved the state on.
+    /// continues the numbering and states its gap. Tried again while the
+    /// fence holds when NATS does not answer in time; refused past the
+    /// fence, and when another owner has moved the state on.
     pub async fn advance(
         &mut self,
         leases: &Leases,
         next_segment: u64,
         written_until_ns: Option<u64>,
     ) -> Result<(), LeaseLost> {
-        self.check()?;
         let mut state = self.state.clone();
         state.next_segment = next_segment;
         state.written_until_ns = written_until_ns.or(state.written_until_ns);
-        match leases
-            .states
-            .update(&self.key, to_json(&state), self.state_revision)
-            .await
-        {
-            Ok(revision) => {
-                self.state = state;
-                self.state_revision = revision;
-                Ok(())
+        loop {
+            self.check()?;
+            match leases
+                .states
+                .update(&self.key, to_json(&state), self.state_revision)
+                .await
+            {
+                Ok(revision) => {
+                    self.state = state;
+                    self.state_revision = revision;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    match leases.read_state(&self.stream, &self.key).await {
+                        // This owner's own epoch: an earlier update that
+                        // timed out here landed after all. Written again
+                        // on top of it.
+                        Ok(Some((landed, revision)))
+                            if landed.owner == leases.instance() && landed.epoch == self.state.epoch =>
+                        {
+                            self.state_revision = revision;
+                        }
+                        Ok(Some((landed, _))) => {
+                            return Err(LeaseLost::TakenOver {
+                                stream: self.stream.clone(),
+                                owner: landed.owner,
+                            });
+                        }
+                        Ok(None) => {
+                            return Err(LeaseLost::TakenOver {
+                                stream: self.stream.clone(),
+                                owner: "?".to_owned(),
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(stream = %self.stream, "the stream's state could not be read back: {e}")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(stream = %self.stream, "the stream's state was not recorded this time: {e}");
+                    // A refused connection answers at once: not a busy loop.
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
             }
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                let owner = leases
-                    .state(&self.stream)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or_else(|| "?".to_owned(), |s| s.owner);
-                Err(LeaseLost::TakenOver {
-                    stream: self.stream.clone(),
-                    owner,
-                })
-            }
-            Err(e) => Err(LeaseLost::Unreachable {
-                stream: self.stream.clone(),
-                reason: e.to_string(),
-            }),
         }
     }
 
@@ -172,6 +204,9 @@ impl Lease {
             .map_err(|e| store_error(&self.stream, "released", e))
     }
 }
+
+/// Between two tries of a state update that NATS did not answer.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Four fifths of the TTL: the owner stops before the server lets the key
 /// go, whatever the time a renewal took to arrive.

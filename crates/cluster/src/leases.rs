@@ -161,15 +161,20 @@ impl Leases {
 
     /// Who holds `stream`, if anyone.
     pub async fn holder(&self, stream: &str) -> Result<Option<LeaseRecord>, ClusterError> {
+        Ok(self.read_holder(stream).await?.map(|(holder, _)| holder))
+    }
+
+    /// The stream's lease record and its revision, if someone holds it.
+    pub(crate) async fn read_holder(&self, stream: &str) -> Result<Option<(LeaseRecord, u64)>, ClusterError> {
         let entry = self
             .leases
             .entry(key::of_stream(stream))
             .await
             .map_err(|e| store_error(stream, "read", e))?;
-        entry
-            .filter(|e| e.operation == kv::Operation::Put)
-            .map(|e| from_json(stream, &e.value))
-            .transpose()
+        match entry.filter(|e| e.operation == kv::Operation::Put) {
+            Some(entry) => Ok(Some((from_json(stream, &entry.value)?, entry.revision))),
+            None => Ok(None),
+        }
     }
 
     /// The stream's state (numbering, owners), if it was ever served.

@@ -138,6 +138,39 @@ async fn a_stale_owner_s_state_write_is_refused_after_a_takeover() {
     assert_eq!(b.state("cam3").await.unwrap().unwrap().next_segment, 7);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_landed_after_it_timed_out_is_not_read_as_a_takeover() {
+    let nats = NatsServer::start().await;
+    let a = instance(&nats, "a", SHORT_TTL * 30).await;
+    let mut lease = taken(a.try_acquire("cam5").await.unwrap());
+    lease.advance(&a, 2, None).await.unwrap();
+    // What a renewal and a state update that timed out at `a` but reached
+    // NATS leave behind: the same records at a newer revision.
+    let js = async_nats::jetstream::new(async_nats::connect(a.url()).await.unwrap());
+    let leases = js.get_key_value("ingest-leases").await.unwrap();
+    leases.put("cam5", r#"{"owner":"a"}"#.into()).await.unwrap();
+    let states = js.get_key_value("ingest-leases-state").await.unwrap();
+    let landed = states.get("cam5").await.unwrap().unwrap();
+    states.put("cam5", landed).await.unwrap();
+
+    assert!(matches!(lease.renew(&a).await, Ok(Renewal::Missed(_))));
+    assert_eq!(lease.renew(&a).await, Ok(Renewal::Renewed));
+    lease.advance(&a, 3, None).await.unwrap();
+    assert_eq!(a.state("cam5").await.unwrap().unwrap().next_segment, 3);
+
+    // Another epoch's state is a takeover still.
+    let mut other = a.state("cam5").await.unwrap().unwrap();
+    other.epoch += 1;
+    states
+        .put("cam5", serde_json::to_vec(&other).unwrap().into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        lease.advance(&a, 4, None).await,
+        Err(LeaseLost::TakenOver { .. })
+    ));
+}
+
 /// b takes `stream` once its lease key is purged.
 async fn taken_after_purge(owner: &Leases, b: &Leases, stream: &str) -> Lease {
     let nats_url = owner_url(owner);

@@ -109,15 +109,7 @@ impl ServiceAddress {
         let bases = current(&mut self.base).await?;
         let mut merged: Option<StreamsView> = None;
         for base in bases {
-            let Ok(answer) = client
-                .get(format!("{base}/v1/streams"))
-                .timeout(ANSWER_WITHIN)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let Ok(mut view) = answer.json::<StreamsView>().await else {
+            let Some(mut view) = streams_at(client, &base, ANSWER_WITHIN).await else {
                 continue;
             };
             view.streams.retain(|s| s.state != "elsewhere");
@@ -156,6 +148,22 @@ impl ServiceAddress {
             }
         }
     }
+}
+
+/// `/v1/streams` of the one service or instance at `base`; `None` if it
+/// did not answer `within` (a paused one never does).
+pub(crate) async fn streams_at(
+    client: &reqwest::Client,
+    base: &str,
+    within: Duration,
+) -> Option<StreamsView> {
+    let answer = client
+        .get(format!("{base}/v1/streams"))
+        .timeout(within)
+        .send()
+        .await
+        .ok()?;
+    answer.json::<StreamsView>().await.ok()
 }
 
 /// The addresses of the service running now, once there is one (`None`
