@@ -26,37 +26,20 @@ pub async fn run_scenario(
     let plan = Plan::make(file, fixtures, run_dir, settings, attempt).await?;
     let world = crate::world::run(&plan, server).await?;
     let observed = crate::observe::observe(&plan, world).await;
-    blocking(|| {
-        let assessment = crate::assess::assess(&plan, &observed);
-        crate::record::record(
-            &plan,
-            &observed,
-            assessment,
-            run_dir,
-            snapshot_dir,
-            started.elapsed(),
-        )
-    })
+    let assessment = crate::assess::assess(&plan, &observed);
+    crate::record::record(
+        &plan,
+        &observed,
+        assessment,
+        run_dir,
+        snapshot_dir,
+        started.elapsed(),
+    )
 }
 
 /// Removes a passed scenario's artifacts unless asked to keep them.
 pub fn tidy(result: &ScenarioResult, settings: &RunSettings) {
     if result.passed() && !settings.keep_artifacts {
-        blocking(|| {
-            let _ = std::fs::remove_dir_all(&result.dir);
-        });
-    }
-}
-
-/// Runs `work`, which blocks (files, the report, the snapshot), off the
-/// runtime's worker on a multi-thread runtime: the other scenarios'
-/// publishers and fault proxies (a cluster's only way to NATS) run on
-/// meanwhile. A stalled proxy holds a lease renewal back for as long.
-fn blocking<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
+        let _ = std::fs::remove_dir_all(&result.dir);
     }
 }

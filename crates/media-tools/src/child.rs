@@ -21,6 +21,18 @@ pub fn command(program: &str) -> tokio::process::Command {
     command
 }
 
+/// A tool that reads a file and exits on its own (ffprobe, a decode): no
+/// parent-death hook, because a hook run between fork and exec makes the
+/// start a full fork, which copies the caller's page tables on its runtime
+/// thread (27 ms at 600 MB; a harness probing sixty segments at once
+/// stalled every publisher and proxy for over a second). Without it, std
+/// starts the child with posix_spawn. Killed when its future is dropped.
+pub(crate) fn one_shot(program: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command.kill_on_drop(true);
+    command
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};

@@ -68,7 +68,7 @@ struct RawPacket {
 }
 
 async fn ffprobe(args: &[&str], path: &Path) -> Result<RawProbe, ToolError> {
-    let mut command = crate::child::command("ffprobe");
+    let mut command = crate::child::one_shot("ffprobe");
     command.args(["-v", "error", "-of", "json"]).args(args).arg(path);
     let output = run_tool("ffprobe", &mut command, &format!("{}: ", path.display())).await?;
     serde_json::from_slice(&output.stdout).map_err(|e| ToolError::Output {
@@ -140,7 +140,7 @@ pub async fn probe(path: &Path) -> Result<ProbeReport, ToolError> {
 /// Decodes the whole file and returns what the decoder complained about
 /// (empty when the file decodes cleanly on its own).
 pub async fn decode_errors(path: &Path) -> Result<String, ToolError> {
-    let output = crate::child::command("ffmpeg")
+    let output = crate::child::one_shot("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
         .arg(path)
         .args(["-f", "null", "-"])

@@ -16,7 +16,7 @@ pub const DECODE_RATE_HZ: u32 = 16_000;
 pub async fn decode_mono(file: &Path) -> Result<Vec<i16>, ToolError> {
     let output = run_tool(
         "ffmpeg",
-        crate::command("ffmpeg")
+        crate::child::one_shot("ffmpeg")
             .args(["-v", "error", "-nostdin", "-i"])
             .arg(file)
             .args([

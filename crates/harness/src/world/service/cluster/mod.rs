@@ -45,7 +45,7 @@ pub struct ClusterEvent {
 pub(crate) struct Cluster {
     nats: NatsServer,
     /// Instance k's way to NATS.
-    proxies: NatsProxies,
+    proxies: Vec<FaultProxy>,
     /// Every instance, `None` once it is gone (killed or drained).
     instances: Vec<Option<Instance>>,
     /// The HTTP bases of the instances still there.
@@ -66,10 +66,12 @@ impl Cluster {
         bases: watch::Sender<Vec<String>>,
     ) -> Result<Self, HarnessError> {
         let nats = NatsServer::try_start().await.map_err(HarnessError::Nats)?;
-        let mut proxies = NatsProxies::start().map_err(HarnessError::Nats)?;
+        let mut proxies = Vec::new();
         let mut instances = Vec::new();
         for (name, out) in instance_dirs(plan, segments) {
-            let proxy = proxies.add(&nats.authority()).await?;
+            let proxy = FaultProxy::start(&nats.authority())
+                .await
+                .map_err(HarnessError::Nats)?;
             let mut args = serve.to_vec();
             args.extend([
                 "--out".to_owned(),
@@ -82,7 +84,10 @@ impl Cluster {
                 name,
                 serve: args,
             };
-            instances.push(Some(Instance::start(&args, &format!("nats://{proxy}")).await?));
+            instances.push(Some(
+                Instance::start(&args, &format!("nats://{}", proxy.authority())).await?,
+            ));
+            proxies.push(proxy);
         }
         let cluster = Self {
             nats,
@@ -184,10 +189,10 @@ impl Cluster {
             }
             ClusterFaultKind::CutNats { cut, .. } => {
                 let k = target.expect("a cut has a target");
-                self.proxies.0[k].set_flow(Flow::Stalled);
+                self.proxies[k].set_flow(Flow::Stalled);
                 self.note(started, "cut off from NATS".to_owned(), name.clone());
                 tokio::time::sleep(*cut).await;
-                self.proxies.0[k].set_flow(Flow::Normal);
+                self.proxies[k].set_flow(Flow::Normal);
                 self.note(started, "NATS reachable again".to_owned(), name);
             }
         }
@@ -254,47 +259,6 @@ impl Cluster {
         }
         self.bases.send_replace(Vec::new());
         self.stops
-    }
-}
-
-/// The instances' fault proxies to NATS, on a runtime of their own: the
-/// suite's runtime runs every scenario's publishers and blocking steps, and
-/// a proxy it stalls for a second holds every lease renewal back as long,
-/// which reads as a lost lease. Relaying a few kilobytes needs one thread.
-struct NatsProxies(Vec<FaultProxy>, Option<tokio::runtime::Runtime>);
-
-impl NatsProxies {
-    fn start() -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("nats-proxy")
-            .enable_all()
-            .build()?;
-        Ok(Self(Vec::new(), Some(runtime)))
-    }
-
-    /// One more proxy to `target`, relaying on this runtime; its address.
-    async fn add(&mut self, target: &str) -> Result<String, HarnessError> {
-        let runtime = self.1.as_ref().expect("running until dropped");
-        let target = target.to_owned();
-        let proxy = runtime
-            .spawn(async move { FaultProxy::start(&target).await })
-            .await
-            .map_err(|e| HarnessError::Nats(std::io::Error::other(e)))?
-            .map_err(HarnessError::Nats)?;
-        let authority = proxy.authority();
-        self.0.push(proxy);
-        Ok(authority)
-    }
-}
-
-impl Drop for NatsProxies {
-    fn drop(&mut self) {
-        self.0.clear();
-        // Dropped on the suite's runtime, where a blocking shutdown panics.
-        if let Some(runtime) = self.1.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
