@@ -129,6 +129,11 @@ struct Pools {
     service_slots: usize,
 }
 
+/// Past a scenario's own timeout, how long an attempt may still take (to
+/// observe and record) before it is stopped: a wait without a deadline
+/// fails that scenario instead of hanging the suite.
+const HARD_STOP_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Runs scenario `i`, again on failure up to `retries` more times.
 async fn attempts(
     (suite, server, settings, run_dir): (Arc<Suite>, Arc<MediaServer>, RunSettings, PathBuf),
@@ -161,7 +166,22 @@ async fn attempts(
         .expect("the semaphore stays open");
     let mut attempt = 1;
     loop {
-        match suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt).await {
+        let attempted = tokio::time::timeout(
+            file.scenario.timeout + HARD_STOP_AFTER,
+            suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            // Dropping the attempt kills its children (kill_on_drop).
+            Err(suite::ScenarioFailure {
+                result: None,
+                message: format!(
+                    "{}\n  - did not end within its timeout ({:?}) plus {HARD_STOP_AFTER:?}: the harness waited on something without a deadline (a bug of the harness); stopped",
+                    file.name, file.scenario.timeout
+                ),
+            })
+        });
+        match attempted {
             Ok(result) => return Finished::Ran(Box::new(result), attempt, None),
             Err(suite::ScenarioFailure { result, message }) if attempt > retries => {
                 return match result {

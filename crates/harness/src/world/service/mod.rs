@@ -35,7 +35,7 @@ use side::ServiceSide;
 const ASK_EVERY: Duration = Duration::from_millis(100);
 /// How long a service (or an instance) is given to answer `/v1/streams`:
 /// a paused instance never does.
-const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// The grace the harness gives the service unless the scenario says.
 const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 

@@ -123,6 +123,7 @@ impl ServiceSide {
                 ..
             } => match client
                 .get(format!("http://{}/metrics", running.addr()))
+                .timeout(super::ANSWER_WITHIN)
                 .send()
                 .await
             {
