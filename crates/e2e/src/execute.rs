@@ -166,21 +166,21 @@ async fn attempts(
         .expect("the semaphore stays open");
     let mut attempt = 1;
     loop {
-        let attempted = tokio::time::timeout(
+        let attempt_run = tokio::time::timeout(
             file.scenario.timeout + HARD_STOP_AFTER,
             suite::check_scenario(&suite, file, &server, &run_dir, &settings, attempt),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            // Dropping the attempt kills its children (kill_on_drop).
-            Err(suite::ScenarioFailure {
+        );
+        let attempted = match attempt_run.await {
+            Ok(attempted) => attempted,
+            // Dropping the attempt killed its children (kill_on_drop).
+            Err(_) => Err(suite::ScenarioFailure {
                 result: None,
                 message: format!(
                     "{}\n  - did not end within its timeout ({:?}) plus {HARD_STOP_AFTER:?}: the harness waited on something without a deadline (a bug of the harness); stopped",
                     file.name, file.scenario.timeout
                 ),
-            })
-        });
+            }),
+        };
         match attempted {
             Ok(result) => return Finished::Ran(Box::new(result), attempt, None),
             Err(suite::ScenarioFailure { result, message }) if attempt > retries => {
