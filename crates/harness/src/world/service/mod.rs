@@ -314,7 +314,11 @@ pub(crate) async fn run(
                 v.streams.iter().all(|s| s.state == "stopped")
             })
             .await;
-        let view = now.streams(&client).await;
+        // Bounded: a cluster whose instances are all gone has no address.
+        let view = tokio::time::timeout(ANSWER_WITHIN * 4, now.streams(&client))
+            .await
+            .ok()
+            .flatten();
         let metrics = side.metrics(&client).await;
         let end = side.stop(&address_tx).await;
         done_tx.send_replace(true);
@@ -328,11 +332,15 @@ pub(crate) async fn run(
         let client = &client;
         async move {
             let mut ask = tokio::time::interval(ASK_EVERY);
+            // The asking races the end too: once the service is stopped
+            // there is no address, and asking waits for one that never
+            // comes (a hang of the whole scenario, one run in twenty).
             loop {
                 tokio::select! {
-                    _ = ask.tick() => {
-                        let _ = address.streams(client).await;
-                    }
+                    _ = async {
+                        ask.tick().await;
+                        address.streams(client).await
+                    } => {}
                     () = until_done(&mut done) => return,
                 }
             }
