@@ -10,6 +10,7 @@
 //!     └── /v1/streams: what each worker received (a publisher's end is released on it)
 //! ```
 
+mod address;
 pub(crate) mod cluster;
 mod publisher;
 mod reader;
@@ -28,14 +29,10 @@ use crate::plan::sts::StsPlan;
 use crate::world::server::MediaServer;
 use crate::world::sts_side::StsSide;
 
+pub(crate) use address::{ANSWER_WITHIN, ASK_EVERY, RefusalsSeen, ServiceAddress, streams_at, until_done};
 pub(crate) use reader::OutputRead;
 use side::ServiceSide;
 
-/// How often the service's `/v1/streams` is asked while waiting on it.
-const ASK_EVERY: Duration = Duration::from_millis(100);
-/// How long a service (or an instance) is given to answer `/v1/streams`:
-/// a paused instance never does.
-pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// The grace the harness gives the service unless the scenario says.
 const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 
@@ -87,95 +84,6 @@ pub struct ServiceStreamObservation {
     pub publishes: u32,
     /// Every read of its `live/<id>/out`, in order.
     pub outputs: Vec<OutputRead>,
-}
-
-/// Paths the service said it refused, with its reason, whenever it was
-/// asked during the run (a refusal for capacity ends when a slot frees).
-pub(crate) type RefusalsSeen = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
-
-/// Where the service runs now (each restart gives it a new HTTP address),
-/// and what it was heard refusing.
-#[derive(Clone)]
-pub(crate) struct ServiceAddress {
-    /// The HTTP bases of the service, or of a cluster's live instances.
-    base: watch::Receiver<Vec<String>>,
-    refusals: RefusalsSeen,
-}
-
-impl ServiceAddress {
-    /// `/v1/streams` of the service running now, once there is one; of a
-    /// cluster, every answering instance's streams that it serves itself.
-    pub(crate) async fn streams(&mut self, client: &reqwest::Client) -> Option<StreamsView> {
-        let bases = current(&mut self.base).await?;
-        let mut merged: Option<StreamsView> = None;
-        for base in bases {
-            let Some(mut view) = streams_at(client, &base, ANSWER_WITHIN).await else {
-                continue;
-            };
-            view.streams.retain(|s| s.state != "elsewhere");
-            let mut seen = self.refusals.lock().expect("refusals lock");
-            for refused in &view.refused {
-                seen.entry(refused.path.clone())
-                    .or_insert_with(|| refused.reason.clone());
-            }
-            match &mut merged {
-                None => merged = Some(view),
-                Some(all) => {
-                    all.streams.extend(view.streams);
-                    all.refused.extend(view.refused);
-                }
-            }
-        }
-        merged
-    }
-
-    /// Asks `/v1/streams` until `wanted` holds; false at `deadline`.
-    pub(crate) async fn wait_for(
-        &mut self,
-        client: &reqwest::Client,
-        deadline: tokio::time::Instant,
-        wanted: impl Fn(&StreamsView) -> bool,
-    ) -> bool {
-        let mut ask = tokio::time::interval(ASK_EVERY);
-        loop {
-            tokio::select! {
-                _ = ask.tick() => {
-                    if self.streams(client).await.is_some_and(|v| wanted(&v)) {
-                        return true;
-                    }
-                }
-                () = tokio::time::sleep_until(deadline) => return false,
-            }
-        }
-    }
-}
-
-/// `/v1/streams` of the one service or instance at `base`; `None` if it
-/// did not answer `within` (a paused one never does).
-pub(crate) async fn streams_at(
-    client: &reqwest::Client,
-    base: &str,
-    within: Duration,
-) -> Option<StreamsView> {
-    let answer = client
-        .get(format!("{base}/v1/streams"))
-        .timeout(within)
-        .send()
-        .await
-        .ok()?;
-    answer.json::<StreamsView>().await.ok()
-}
-
-/// The addresses of the service running now, once there is one (`None`
-/// if the scenario is over). The guard `wait_for` gives is not held across
-/// an await.
-async fn current(base: &mut watch::Receiver<Vec<String>>) -> Option<Vec<String>> {
-    Some(base.wait_for(|b| !b.is_empty()).await.ok()?.clone())
-}
-
-/// Returns once the scenario is over.
-pub(crate) async fn until_done(done: &mut watch::Receiver<bool>) {
-    let _ = done.wait_for(|d| *d).await.is_ok();
 }
 
 /// The service's settings for `plan` against `server`.
@@ -247,10 +155,7 @@ pub(crate) async fn run(
     );
     let (address_tx, base) = watch::channel(Vec::new());
     let refusals = RefusalsSeen::default();
-    let address = ServiceAddress {
-        base,
-        refusals: refusals.clone(),
-    };
+    let address = ServiceAddress::new(base, refusals.clone());
     let mut side = ServiceSide::start(service_plan, config, &plan.dir, address_tx.clone()).await?;
     let client = reqwest::Client::new();
     let media = plan
