@@ -23,10 +23,11 @@ use ingest::{Manifest, ManifestEntry};
 use serde::Serialize;
 
 use crate::fixture::Fixture;
-use crate::machine::{Machine, utc_now};
+use crate::machine::Machine;
 use crate::measure::process::Process;
 use crate::run::{free_port, fresh_run_dir, realtime_feeds, release_spread};
 use crate::service_mode::serve_command;
+use crate::side_run::SideRun;
 
 const INSTANCES: usize = 3;
 const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -96,30 +97,12 @@ impl ClusterOutcome {
 }
 
 pub async fn run(options: Options) -> Result<()> {
-    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
-    let machine = Machine::detect();
-    let date = utc_now();
-    let fixture = Fixture::prepare(
-        &options.fixture_cache,
-        &options.out.join("fixtures"),
-        options.media_s,
-    )
-    .await?;
-    let outcome = observe(&options, &fixture).await?;
-    let markdown = markdown(&outcome, &machine, &date, &options.command);
-    std::fs::write(options.out.join("cluster.md"), &markdown)?;
-    std::fs::write(
-        options.out.join("cluster.json"),
-        serde_json::to_string_pretty(&serde_json::json!({
-            "date": date, "command": options.command, "machine": machine, "cluster": outcome,
-        }))?,
-    )?;
-    println!("{markdown}");
-    let failures = outcome.failures();
-    if !failures.is_empty() {
-        bail!("cluster targets missed: {}", failures.join("; "));
-    }
-    Ok(())
+    let run = SideRun::prepare(&options.out, &options.fixture_cache, options.media_s).await?;
+    let outcome = observe(&options, &run.fixture).await?;
+    let markdown = markdown(&outcome, &run.machine, &run.date, &options.command);
+    run.write("cluster.md", &markdown)?;
+    run.write_json("cluster", &options.command, &outcome)?;
+    run.conclude(&markdown, "cluster targets missed", outcome.failures())
 }
 
 struct Instance {

@@ -28,6 +28,7 @@ mod report;
 mod results;
 mod run;
 mod service_mode;
+mod side_run;
 mod soak;
 mod suite;
 

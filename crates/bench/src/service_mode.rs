@@ -18,14 +18,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ingest::{Manifest, ManifestEntry};
 use serde::Serialize;
 
 use crate::fixture::Fixture;
-use crate::machine::{Machine, utc_now};
+use crate::machine::Machine;
 use crate::measure::process::Process;
 use crate::run::{free_port, fresh_run_dir, realtime_feeds, release_spread, wait_for_readers};
+use crate::side_run::SideRun;
 
 /// The output's delay the service learns for the seed fixture (its first
 /// segment, 6 s with 2-s GOPs, plus 3 s for the STS).
@@ -103,35 +104,13 @@ impl ServiceOutcome {
 }
 
 pub async fn run(options: Options) -> Result<()> {
-    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
-    let machine = Machine::detect();
-    let date = utc_now();
-    let fixture = Fixture::prepare(
-        &options.fixture_cache,
-        &options.out.join("fixtures"),
-        options.media_s,
-    )
-    .await?;
-    let outcome = observe(&options, &fixture).await?;
-    let frame_ms = fixture.frame_interval_ms();
-    let markdown = markdown(&outcome, &machine, &date, &options.command, frame_ms);
-    let write = |name: &str, text: String| {
-        let path = options.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write("service.md", markdown.clone())?;
-    write(
-        "service.json",
-        serde_json::to_string_pretty(&serde_json::json!({
-            "date": date, "command": options.command, "machine": machine, "service": outcome,
-        }))?,
-    )?;
-    println!("{markdown}");
-    let failures = outcome.failures(frame_ms);
-    if !failures.is_empty() {
-        bail!("service targets missed: {}", failures.join("; "));
-    }
-    Ok(())
+    let run = SideRun::prepare(&options.out, &options.fixture_cache, options.media_s).await?;
+    let outcome = observe(&options, &run.fixture).await?;
+    let frame_ms = run.fixture.frame_interval_ms();
+    let markdown = markdown(&outcome, &run.machine, &run.date, &options.command, frame_ms);
+    run.write("service.md", &markdown)?;
+    run.write_json("service", &options.command, &outcome)?;
+    run.conclude(&markdown, "service targets missed", outcome.failures(frame_ms))
 }
 
 /// `bench serve` (this binary, as `ingest serve`) following `server`'s

@@ -10,40 +10,10 @@ mod support;
 use std::time::Duration;
 
 use ingest::{OutputSettings, RtmpUrl, SourceElement, SpanAudio, StsSettings, WorkerEvent};
+use media_tools::PublishOptions;
 use media_tools::flv::{self, FlvTag};
-use media_tools::{PublishOptions, Received, RtmpPlayer};
+use support::output_reader::read_out;
 use support::*;
-
-/// Reads `path` from its publish's start (once the server has it) to its
-/// end; every tag, in order.
-async fn read_out(world: &World, path: String) -> tokio::task::JoinHandle<Vec<FlvTag>> {
-    let authority = world.server.local_addr().to_string();
-    // The server's log says when the output is published.
-    let mut log = world.server.subscribe_log();
-    tokio::spawn(async move {
-        let publishing = format!("is publishing to path '{path}'");
-        let published = async {
-            while let Ok(line) = log.recv().await {
-                if line.contains(&publishing) {
-                    return;
-                }
-            }
-        };
-        tokio::time::timeout(DEADLINE, published)
-            .await
-            .expect("the output is published");
-        let mut player = RtmpPlayer::play(&authority, &path)
-            .await
-            .expect("the output plays");
-        let mut tags = Vec::new();
-        while let Ok(Some(message)) = player.next_within(DEADLINE).await {
-            if let Received::Tag(tag) = message {
-                tags.push(tag);
-            }
-        }
-        tags
-    })
-}
 
 fn output_spans(events: &[WorkerEvent]) -> Vec<ingest::OutputRecord> {
     events
@@ -95,7 +65,7 @@ async fn the_dubbed_stream_goes_out_with_every_picture_and_each_span_s_dub() {
     config.output = Some(OutputSettings::new(
         RtmpUrl::parse(&world.server.url(&out_path)).unwrap(),
     ));
-    let reader = read_out(&world, out_path).await;
+    let reader = read_out(&world.server, out_path, DEADLINE);
     let events = world.ingest_whole(config, &fixture, &id).await;
     let out = reader.await.unwrap();
 
@@ -135,7 +105,7 @@ async fn without_a_dub_in_time_the_fallback_fills_each_span_and_nothing_stalls()
     config.output = Some(OutputSettings::new(
         RtmpUrl::parse(&world.server.url(&out_path)).unwrap(),
     ));
-    let reader = read_out(&world, out_path).await;
+    let reader = read_out(&world.server, out_path, DEADLINE);
     let mut worker = spawn_once(config);
     let mut publisher = world.publish(&fixture, &id, &PublishOptions::default()).await;
     publisher.finish_for(&worker).await;

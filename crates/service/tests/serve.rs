@@ -135,24 +135,13 @@ async fn a_stream_back_within_the_grace_keeps_its_worker_and_one_gone_longer_is_
         .await;
     let mut second = world.publish_staged(&media, &path).await;
     second.finish_for(&running, &id).await;
-    let stream = running
-        .wait_for("the worker is stopped after the grace", |v| {
-            v.streams.iter().any(|s| s.id == id && s.state == "stopped")
-        })
-        .await
-        .streams
-        .into_iter()
-        .find(|s| s.id == id)
-        .expect("listed");
+    // Stopped after the grace.
+    let stream = running.stopped(&id).await;
     assert_eq!(stream.worker_starts, 1, "the worker was kept: {stream:?}");
     assert_eq!(stream.connections, 2, "{stream:?}");
     let records = manifest(&world.stream_dir(&id));
     let video = segments(&records, "video");
-    assert_eq!(
-        video,
-        (0..video.len() as u64).collect::<Vec<_>>(),
-        "numbering continues"
-    );
+    assert_numbered_from_zero(&video);
     assert_eq!(video.len(), 4, "two segments per publish: {video:?}");
     running.stop().await;
 }
@@ -288,23 +277,11 @@ async fn a_service_restarted_mid_stream_resumes_the_stream_and_continues_numberi
     first.stop().await;
     let second = Running::start(config).await;
     publish.finish_for(&second, &id).await;
-    let stream = second
-        .wait_for("the restarted service's worker stopped", |v| {
-            v.streams.iter().any(|s| s.id == id && s.state == "stopped")
-        })
-        .await
-        .streams
-        .into_iter()
-        .find(|s| s.id == id)
-        .expect("listed");
+    let stream = second.stopped(&id).await;
     assert_eq!(stream.worker_starts, 1, "{stream:?}");
     let records = manifest(&world.stream_dir(&id));
     let video = segments(&records, "video");
-    assert_eq!(
-        video,
-        (0..video.len() as u64).collect::<Vec<_>>(),
-        "numbering continues: {video:?}"
-    );
+    assert_numbered_from_zero(&video);
     let connections = records.iter().filter(|r| r["record"] == "connection").count();
     assert_eq!(connections, 2, "one connection per service run");
     let partial = records

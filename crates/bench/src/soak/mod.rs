@@ -18,7 +18,7 @@ mod report;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ingest::{MANIFEST_FILE, Manifest};
 use ingest::{ManifestEntry, SourceElement};
 use media_tools::Pace;
@@ -26,7 +26,6 @@ use serde::Serialize;
 
 use crate::contenders::{Contender, Stream};
 use crate::fixture::Fixture;
-use crate::machine::{Machine, utc_now};
 use crate::measure::contiguity::{self, TrackTiling};
 use crate::measure::frames::FrameCount;
 use crate::measure::process::Process;
@@ -34,6 +33,7 @@ use crate::measure::rss::{self, RssGrowth, RssSample};
 use crate::publish::Feed;
 use crate::report::ReportContext;
 use crate::run::{fresh_run_dir, path_of, start_server, wait_for_readers};
+use crate::side_run::SideRun;
 
 /// RSS before this (seconds after the release) is start-up, not growth.
 pub const WARMUP_S: f64 = 60.0;
@@ -154,42 +154,18 @@ impl SoakOutcome {
 }
 
 pub async fn run(options: Options) -> Result<()> {
-    std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
-    let machine = Machine::detect();
-    let date = utc_now();
-    let fixture = Fixture::prepare(
-        &options.fixture_cache,
-        &options.out.join("fixtures"),
-        options.media_s,
-    )
-    .await?;
-    let outcome = observe(&options, &fixture).await?;
-
-    let write = |name: &str, text: String| {
-        let path = options.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
+    let run = SideRun::prepare(&options.out, &options.fixture_cache, options.media_s).await?;
+    let outcome = observe(&options, &run.fixture).await?;
     let ctx = ReportContext {
-        machine: &machine,
-        date: &date,
+        machine: &run.machine,
+        date: &run.date,
         command: &options.command,
     };
     let markdown = report::markdown(&outcome, &ctx);
-    write("soak.md", markdown.clone())?;
-    write("soak.csv", rss::csv(&outcome.samples))?;
-    write(
-        "soak.json",
-        serde_json::to_string_pretty(&serde_json::json!({
-            "date": date, "command": options.command, "machine": machine, "soak": outcome,
-        }))?,
-    )?;
-    println!("{markdown}");
-    tracing::info!("report: {}", options.out.join("soak.md").display());
-    let failures = outcome.failures();
-    if !failures.is_empty() {
-        bail!("soak failed: {}", failures.join("; "));
-    }
-    Ok(())
+    run.write("soak.md", &markdown)?;
+    run.write("soak.csv", &rss::csv(&outcome.samples))?;
+    run.write_json("soak", &options.command, &outcome)?;
+    run.conclude(&markdown, "soak failed", outcome.failures())
 }
 
 /// Publishes, samples and reads the manifest.

@@ -12,8 +12,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ingest::{SourceElement, WorkerConfig, WorkerEvent, WorkerHandle, WorkerRunner};
-use media_tools::{Feed, FixtureRecipe, LingeringRelay, PublishOptions, Publisher, Window};
+use media_tools::{Feed, LingeringRelay, PublishOptions, Publisher, Window};
 use rtmp_server::{RtmpServer, ServerConfig};
+
+mod fixtures;
+pub mod output_reader;
+// As with dead code: not every test binary builds fixtures.
+#[allow(unused_imports)]
+pub use fixtures::{fixture, small_recipe};
 
 /// Generous bound for waits that normally end in a fraction of a second.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -176,22 +182,6 @@ impl Published {
             .expect("ffmpeg publishes the whole fixture");
         self.last.received_by(worker).await;
         self.relay.release();
-    }
-}
-
-/// Builds (once per machine, cached by recipe) and returns a fixture.
-pub async fn fixture(recipe: &FixtureRecipe) -> PathBuf {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-    recipe.ensure_built(&cache).await.expect("fixture builds")
-}
-
-/// A small, quick-to-encode variant of the seed fixture.
-pub fn small_recipe(name: &str, seconds: f64) -> FixtureRecipe {
-    FixtureRecipe {
-        width: 320,
-        height: 240,
-        duration_s: seconds,
-        ..FixtureRecipe::seed(name)
     }
 }
 

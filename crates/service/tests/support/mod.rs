@@ -12,11 +12,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use media_tools::flv::{self, FlvTag};
-use media_tools::{
-    Feed, FixtureRecipe, LingeringRelay, PublishOptions, Publisher, Received, RtmpPlayer, Window,
-};
+use media_tools::{Feed, LingeringRelay, PublishOptions, Publisher, Window};
 use rtmp_server::{RtmpServer, ServerConfig};
 use service::{Service, ServiceConfig, StreamView, StreamsView};
+
+#[path = "../../../ingest/tests/support/fixtures.rs"]
+mod fixtures;
+#[path = "../../../ingest/tests/support/output_reader.rs"]
+mod output_reader;
+// As with dead code: not every test binary builds fixtures.
+#[allow(unused_imports)]
+pub use fixtures::{fixture, small_recipe};
+use output_reader::read_out;
 
 /// Generous bound for waits that normally end in a fraction of a second.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -123,34 +130,9 @@ impl World {
         publisher
     }
 
-    /// Reads `path` from when the server says it is published to its end:
-    /// every tag, in order.
+    /// Reads `path` from its publish's start to its end: every tag, in order.
     pub fn read_out(&self, path: String) -> tokio::task::JoinHandle<Vec<FlvTag>> {
-        let authority = self.server.local_addr().to_string();
-        let mut log = self.server.subscribe_log();
-        tokio::spawn(async move {
-            let publishing = format!("is publishing to path '{path}'");
-            let published = async {
-                while let Ok(line) = log.recv().await {
-                    if line.contains(&publishing) {
-                        return;
-                    }
-                }
-            };
-            tokio::time::timeout(DEADLINE, published)
-                .await
-                .unwrap_or_else(|_| panic!("{path} is published within {DEADLINE:?}"));
-            let mut player = RtmpPlayer::play(&authority, &path)
-                .await
-                .expect("the output plays");
-            let mut tags = Vec::new();
-            while let Ok(Some(message)) = player.next_within(DEADLINE).await {
-                if let Received::Tag(tag) = message {
-                    tags.push(tag);
-                }
-            }
-            tags
-        })
+        read_out(&self.server, path, DEADLINE)
     }
 }
 
@@ -258,6 +240,17 @@ impl Running {
         found.unwrap_or_else(|_| panic!("never: {what} within {DEADLINE:?}; last seen: {last:#?}"))
     }
 
+    /// Waits for `id`'s worker to have stopped and returns its last view.
+    pub async fn stopped(&self, id: &str) -> StreamView {
+        let what = format!("{id}'s worker stopped");
+        let view = self
+            .wait_for(&what, |v| {
+                v.streams.iter().any(|s| s.id == id && s.state == "stopped")
+            })
+            .await;
+        view.streams.into_iter().find(|s| s.id == id).expect("listed")
+    }
+
     /// Asks `route` until its answer is `wanted` (or the deadline passes).
     pub async fn wait_for_route(&self, route: &str, wanted: impl Fn(u16, &str) -> bool) -> (u16, String) {
         let mut last = None;
@@ -286,22 +279,6 @@ impl Running {
             .await
             .expect("the service stops within the deadline")
             .expect("the service stops cleanly");
-    }
-}
-
-/// Builds (once per machine, cached by recipe) and returns a fixture.
-pub async fn fixture(recipe: &FixtureRecipe) -> PathBuf {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-    recipe.ensure_built(&cache).await.expect("fixture builds")
-}
-
-/// A small, quick-to-encode variant of the seed fixture.
-pub fn small_recipe(name: &str, seconds: f64) -> FixtureRecipe {
-    FixtureRecipe {
-        width: 320,
-        height: 240,
-        duration_s: seconds,
-        ..FixtureRecipe::seed(name)
     }
 }
 
@@ -346,4 +323,10 @@ pub async fn tones(tags: &[FlvTag], dir: &Path, name: &str) -> (f64, f64) {
         media_tools::tone_share(&samples, media_tools::DECODE_RATE_HZ, DUB_HZ),
         media_tools::tone_share(&samples, media_tools::DECODE_RATE_HZ, ORIGINAL_HZ),
     )
+}
+
+/// Asserts that `numbers` count from 0 with no gap and no repeat.
+pub fn assert_numbered_from_zero(numbers: &[u64]) {
+    let expected: Vec<u64> = (0..numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "numbering continues from 0");
 }

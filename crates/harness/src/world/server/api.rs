@@ -85,32 +85,16 @@ impl ApiClient {
 
     /// Closes one RTMP connection (`POST /v3/rtmpconns/kick/<id>`).
     pub async fn kick(&self, id: &str) -> Result<(), ApiError> {
-        let url = format!("{}/v3/rtmpconns/kick/{id}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .send()
-            .await
-            .map_err(|source| ApiError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let (url, response) = self
+            .send(reqwest::Method::POST, &format!("/v3/rtmpconns/kick/{id}"))
+            .await?;
         check(url, response).await.map(drop)
     }
 
     /// Any request, answered as it came: status, headers and body, for
     /// checks of the answer's exact form.
     pub async fn raw(&self, method: reqwest::Method, route: &str) -> Result<RawAnswer, ApiError> {
-        let url = format!("{}{route}", self.base);
-        let response =
-            self.http
-                .request(method, &url)
-                .send()
-                .await
-                .map_err(|source| ApiError::Unreachable {
-                    url: url.clone(),
-                    source,
-                })?;
+        let (url, response) = self.send(method, route).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -125,21 +109,26 @@ impl ApiClient {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, route: &str) -> Result<T, ApiError> {
-        let url = format!("{}{route}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ApiError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let (url, response) = self.send(reqwest::Method::GET, route).await?;
         let response = check(url.clone(), response).await?;
         response
             .json()
             .await
             .map_err(|source| ApiError::Decode { url, source })
+    }
+
+    /// Sends one request to `route`; the answer whatever its status, with
+    /// the URL it came from.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        route: &str,
+    ) -> Result<(String, reqwest::Response), ApiError> {
+        let url = format!("{}{route}", self.base);
+        match self.http.request(method, &url).send().await {
+            Ok(response) => Ok((url, response)),
+            Err(source) => Err(ApiError::Unreachable { url, source }),
+        }
     }
 }
 
