@@ -91,7 +91,7 @@ enum Command {
         nats: Option<String>,
         #[arg(long)]
         instance: Option<String>,
-        #[arg(long, value_parser = parse_soak)]
+        #[arg(long, value_parser = humantime::parse_duration)]
         lease_ttl: Option<Duration>,
     },
 }
@@ -358,6 +358,35 @@ async fn shutdown_signal() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serve_takes_the_cluster_s_lease_ttl_as_the_cluster_mode_gives_it() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "serve",
+            "--rtmp",
+            "rtmp://127.0.0.1:1935",
+            "--api",
+            "http://127.0.0.1:9997",
+            "--out",
+            "/tmp/out",
+            "--listen",
+            "127.0.0.1:8080",
+            "--max-streams",
+            "48",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--instance",
+            "i0",
+            "--lease-ttl",
+            "5s",
+        ])
+        .expect("the cluster mode's serve command parses");
+        match cli.command {
+            Some(Command::Serve { lease_ttl, .. }) => assert_eq!(lease_ttl, Some(Duration::from_secs(5))),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
 
     #[test]
     fn soak_lengths_take_a_unit() {

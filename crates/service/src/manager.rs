@@ -207,6 +207,7 @@ impl Manager {
         self.claiming = false;
         self.handle_claim(id, claim);
         self.claim_next();
+        self.sync_views();
     }
 
     fn handle_claim(&mut self, id: StreamId, claim: Claim) {
@@ -374,10 +375,20 @@ impl Manager {
         }
         let mut streams = self.shared.streams.lock().expect("streams lock");
         for view in streams.by_id.values_mut() {
-            let slot = StreamId::parse(&view.id)
-                .ok()
-                .and_then(|id| self.roster.slot(&id));
-            view.state = slot.map_or("stopped", |s| s.name()).to_owned();
+            let id = StreamId::parse(&view.id).ok();
+            let slot = id.as_ref().and_then(|id| self.roster.slot(id));
+            // In a cluster a stream is due to run here from the moment it
+            // is to be claimed; until its lease is taken it runs nowhere
+            // here, and saying "running" would show it served twice.
+            let claiming = self.leases.is_some()
+                && slot == Some(crate::roster::Slot::Running)
+                && id.as_ref().is_some_and(|id| !self.workers.contains_key(id));
+            view.state = if claiming {
+                "claiming"
+            } else {
+                slot.map_or("stopped", |s| s.name())
+            }
+            .to_owned();
         }
         streams.refused = self
             .roster

@@ -119,3 +119,56 @@ async fn one_instance_serves_a_stream_and_a_drained_one_hands_it_over_with_its_n
         .unwrap_or_else(|| panic!("a gap stated: {join} after {last}"));
     assert!((from - written_until).abs() < 0.001, "{join} vs {written_until}");
 }
+
+/// A stream served elsewhere is claimed again every tenth of the TTL, and
+/// an instance that already serves streams waits before it bids: for that
+/// while the stream is due here but runs only on its owner. `/v1/streams`
+/// says `claiming` then, never `running` on two instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_being_claimed_again_is_never_shown_running_on_two_instances() {
+    const STREAMS: usize = 4;
+    let nats = NatsServer::start().await;
+    let world = World::new();
+    let media = fixture(&small_recipe("cluster-24s", 24.0)).await;
+    let mut a = Running::start(instance(&world, &nats, "a")).await;
+    let mut b = Running::start(instance(&world, &nats, "b")).await;
+    let ids: Vec<String> = (0..STREAMS).map(|_| world.stream_id("reclaim")).collect();
+    let mut publishers = Vec::new();
+    for id in &ids {
+        publishers.push(world.publish_plain(&media, &format!("live/{id}/in")).await);
+    }
+    let running_on = |v: &StreamsView, id: &str| state_of(v, id) == Some("running");
+
+    // Watched over twenty rounds of claiming again, from when every stream
+    // runs on one of the two; both instances serve streams, so each waits
+    // before its bids.
+    let watch = (TTL / 10) * 20;
+    let mut claiming_seen = 0;
+    let mut decided_at = None;
+    let mut ask = tokio::time::interval(Duration::from_millis(20));
+    tokio::time::timeout(DEADLINE, async {
+        while decided_at.is_none_or(|at: std::time::Instant| at.elapsed() < watch) {
+            ask.tick().await;
+            let (va, vb) = (a.streams().await, b.streams().await);
+            for id in &ids {
+                assert!(
+                    !(running_on(&va, id) && running_on(&vb, id)),
+                    "both show {id} running"
+                );
+                claiming_seen += [&va, &vb]
+                    .iter()
+                    .filter(|v| state_of(v, id) == Some("claiming"))
+                    .count();
+            }
+            if decided_at.is_none() && ids.iter().all(|id| running_on(&va, id) || running_on(&vb, id)) {
+                decided_at = Some(std::time::Instant::now());
+            }
+        }
+    })
+    .await
+    .expect("every stream runs on one instance");
+    assert!(claiming_seen > 0, "a claim again was seen as it happened");
+    drop(publishers);
+    a.stop().await;
+    b.stop().await;
+}
