@@ -41,13 +41,21 @@ pub(crate) enum Claim {
     Unasked(String),
 }
 
-/// Waits its bid, then tries to take `id`.
+/// Unless another instance holds `id`, waits its bid, then tries to take it.
 pub(crate) async fn claim(
     leases: Arc<Leases>,
     id: StreamId,
     load: (usize, usize),
     poll: Duration,
 ) -> (StreamId, Claim) {
+    // A stream another instance holds needs no bid: one read says so. A
+    // queue of such streams (claimed again every tenth of the TTL) must not
+    // wait a bid each, or streams new to the cluster wait behind them.
+    match leases.holder(id.as_str()).await {
+        Ok(Some(holder)) if holder.owner != leases.instance() => return (id, Claim::Elsewhere(holder.owner)),
+        Ok(_) => {}
+        Err(e) => return (id, Claim::Unasked(e.to_string())),
+    }
     let (active, max) = load;
     // Counted in streams, scaled to the instance's size: a bigger instance
     // (a higher max) bids lower for the same streams.
