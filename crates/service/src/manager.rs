@@ -203,6 +203,7 @@ impl Manager {
         });
     }
 
+    /// A claim came back: its outcome shows in the views at once.
     fn claimed(&mut self, id: StreamId, claim: Claim) {
         self.claiming = false;
         self.handle_claim(id, claim);
@@ -227,12 +228,10 @@ impl Manager {
             Claim::Elsewhere(owner) => {
                 self.note_owner(&id, Some(owner));
                 self.roster.elsewhere(&id, Instant::now() + claim_again(&leases));
-                self.sync_views();
             }
             Claim::Unasked(why) => {
                 tracing::warn!(stream = %id, "the lease could not be asked for; trying again: {why}");
                 self.roster.elsewhere(&id, Instant::now() + claim_again(&leases));
-                self.sync_views();
             }
         }
     }

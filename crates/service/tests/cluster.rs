@@ -120,10 +120,11 @@ async fn one_instance_serves_a_stream_and_a_drained_one_hands_it_over_with_its_n
     assert!((from - written_until).abs() < 0.001, "{join} vs {written_until}");
 }
 
-/// A stream served elsewhere is claimed again every tenth of the TTL, and
-/// an instance that already serves streams waits before it bids: for that
-/// while the stream is due here but runs only on its owner. `/v1/streams`
-/// says `claiming` then, never `running` on two instances.
+/// Streams that appear together wait in each instance's queue of claims,
+/// one claim out at a time, each behind a bid; a stream served elsewhere
+/// is claimed again every tenth of the TTL. While a stream waits for its
+/// claim it runs only on its owner: `/v1/streams` says `claiming` then,
+/// never `running` on two instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_being_claimed_again_is_never_shown_running_on_two_instances() {
     const STREAMS: usize = 4;
